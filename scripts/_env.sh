@@ -1,0 +1,38 @@
+# Shared set-up for scripts/*: a project venv with regimage and its test tools, and the Debian
+# packages the registry lab needs. Sourced, not run. Idempotent: a second run installs nothing.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${REGIMAGE_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+
+ensure_debian_packages() {
+  local missing=()
+  command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+  command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "scripts: installing Debian packages: ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  # The package's init script may start a system-wide registry on :5000 (all interfaces): the lab
+  # never uses it, and it has no business listening.
+  if command -v service >/dev/null 2>&1 && pgrep -f '/etc/docker/registry/config.yml' >/dev/null 2>&1; then
+    service docker-registry stop >/dev/null 2>&1 || pkill -f '/etc/docker/registry/config.yml' || true
+  fi
+}
+
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.regimage-installed"
+  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[test,dev]"
+    touch "$stamp"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
