@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +87,8 @@ class Descriptor:
             out["urls"] = list(self.urls)
         if self.artifact_type is not None:
             out["artifactType"] = self.artifact_type
+        if self.data is not None:
+            out["data"] = base64.b64encode(self.data).decode("ascii")
         return out
 
 
@@ -116,15 +120,15 @@ def _embedded_data(value: object, digest: Digest, size: int, where: str) -> byte
     """Decode and check the optional base64 ``data`` field; unverifiable data is dropped."""
     if value is None:
         return None
-    import base64
-    import binascii
-
     if not isinstance(value, str):
         raise InvalidDocument(f"{where}.data must be a base64 string")
     try:
         data = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidDocument(f"{where}.data is not valid base64") from exc
-    if len(data) != size or not digest.is_verifiable or Digest.of(data, digest.algorithm) != digest:
+    if not digest.is_verifiable:
+        # Data we cannot check is never used: the content is fetched (and refused) instead.
+        return None
+    if len(data) != size or Digest.of(data, digest.algorithm) != digest:
         raise InvalidDocument(f"{where}.data does not match the descriptor's digest and size")
     return data

@@ -6,6 +6,8 @@ distribution "Image Manifest Version 2, Schema 2" and "Schema 1" specs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 __all__ = [
     "ATTESTATION_REFERENCE_TYPE",
     "ATTESTATION_REFERENCE_TYPE_VALUE",
@@ -126,7 +128,7 @@ def is_layer(media_type: str) -> bool:
     return _base(media_type) in _LAYERS
 
 
-def is_attestation(annotations: dict[str, str] | None) -> bool:
+def is_attestation(annotations: Mapping[str, str] | None) -> bool:
     """Whether an index entry's annotations mark it as a buildx attestation manifest."""
     if not annotations:
         return False
