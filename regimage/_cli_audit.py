@@ -46,8 +46,6 @@ CSV_COLUMNS = (
     "exitCode",
 )
 
-#: References read from a stream per trip to a worker thread.
-_READ_BATCH = 64
 #: Seconds between two repaints of the progress line.
 _PROGRESS_EVERY = 0.1
 
@@ -95,7 +93,7 @@ async def audit(session: Session, args: argparse.Namespace) -> int:
     import anyio
 
     console = session.console
-    if reads_stdin(args) and not args.refs and _isatty(console.stdin):
+    if args.file is None and not args.refs and _isatty(console.stdin):  # not `--file -`: asked for
         raise UsageError("no references: give them as arguments, with --file, or on stdin")
     source = await _open_source(args, console.stdin)
     await session.registry()  # opened here, in the task that owns it, shared by every worker
@@ -158,7 +156,7 @@ async def _audit_one(
             "index": index,
             "reference": _normalized(text),
             "ok": False,
-            "error": describe(primary(exc)),
+            "error": describe(primary(exc), timeout=timeout),
         }
     return {
         "index": index,
@@ -204,7 +202,11 @@ async def _open_source(args: argparse.Namespace, stdin: TextIO) -> TextIO | None
 
 
 async def _references(refs: Sequence[str], source: TextIO | None) -> AsyncIterator[str]:
-    """The references to audit, comments and blank lines dropped; the stream read a batch at a time."""
+    """The references to audit, comments and blank lines dropped, the stream read line by line.
+
+    One line per trip to a worker thread: a line is audited as soon as it arrives, whatever
+    follows (a pipe may hold the next one back for a long time).
+    """
     import anyio
 
     for text in refs:
@@ -212,20 +214,9 @@ async def _references(refs: Sequence[str], source: TextIO | None) -> AsyncIterat
             yield cleaned
     if source is None:
         return
-    while batch := await anyio.to_thread.run_sync(_read_lines, source, _READ_BATCH):
-        for line in batch:
-            if cleaned := _clean(line):
-                yield cleaned
-
-
-def _read_lines(stream: TextIO, count: int) -> list[str]:
-    lines = []
-    for _ in range(count):
-        line = stream.readline()
-        if not line:
-            break
-        lines.append(line)
-    return lines
+    while line := await anyio.to_thread.run_sync(source.readline):
+        if cleaned := _clean(line):
+            yield cleaned
 
 
 def _clean(line: str) -> str:

@@ -17,8 +17,11 @@ from regimage._cli_output import size_text, table, write_bytes, write_json
 if TYPE_CHECKING:
     from regimage.cli import Session
     from regimage.descriptor import Descriptor
-    from regimage.image import Image, ImageSize, PlatformSizes
+    from regimage.image import Image, ImageSize, PlatformSize, PlatformSizes
     from regimage.platforms import Platform
+
+#: The annotation buildx puts on an attestation manifest's index entry: the manifest it attests.
+ATTESTED_DIGEST = "vnd.docker.reference.digest"
 
 __all__ = [
     "config",
@@ -138,15 +141,20 @@ def _platform_table(sizes: PlatformSizes, *, exact: bool) -> list[str]:
     if sizes.attestations:
         rows.append(["attestations", "", ""])
         rows += [
-            [
-                "  " + (platform_text(e.platform) or "-"),
-                str(e.digest),
-                size_text(e.size, exact=exact),
-            ]
+            [f"  for {_attested(e, sizes)}", str(e.digest), size_text(e.size, exact=exact)]
             for e in sizes.attestations
         ]
     rows.append(["distinct total", "", size_text(sizes.distinct_size, exact=exact)])
     return table(rows)
+
+
+def _attested(entry: PlatformSize, sizes: PlatformSizes) -> str:
+    """The platform an attestation manifest is about (buildx names its manifest's digest)."""
+    subject = entry.descriptor.annotations.get(ATTESTED_DIGEST)
+    for other in sizes.platforms:
+        if str(other.digest) == subject:
+            return platform_text(other.platform) or str(other.digest)
+    return subject or "-"
 
 
 async def config(session: Session, args: argparse.Namespace) -> int:

@@ -88,8 +88,14 @@ def _hint(exc: BaseException, options: Options) -> str:
     return "this is a bug: rerun with --debug and report the traceback"
 
 
-def describe(exc: BaseException) -> dict[str, Any]:
-    """An error record for JSON output: ``{kind, message, exitCode}``."""
-    kind = "Timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-    message = re.sub(r"\s*\n\s*", " ", str(exc) or kind).strip()
+def describe(exc: BaseException, *, timeout: float | None = None) -> dict[str, Any]:
+    """An error record for JSON output: ``{kind, message, exitCode}``; ``kind`` is the exception
+    class name, or ``Timeout`` for --timeout (whose message then says after how long)."""
+    if isinstance(exc, TimeoutError):
+        kind = "Timeout"
+        text = f"timed out after {timeout:g} s" if timeout is not None else str(exc)
+    else:
+        kind = type(exc).__name__
+        text = str(exc)
+    message = re.sub(r"\s*\n\s*", " ", text or kind).strip()
     return {"kind": kind, "message": message, "exitCode": int(exit_status_for(exc))}

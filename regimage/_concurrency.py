@@ -2,23 +2,17 @@
 
 Policy for failures (STYLE.md §3): the first failure cancels the tasks still running. If that
 leaves exactly one exception, it is raised as itself, unwrapped, so that callers can
-``except NotFound``. If several tasks failed before the cancellation reached them, their
-exceptions are raised together as an ``ExceptionGroup`` (``BaseExceptionGroup`` if any is not an
-``Exception``), in the order they happened. Cancellation of the caller propagates as usual.
+``except NotFound``. If several tasks failed before the cancellation reached them, anyio's
+``ExceptionGroup`` holding them propagates as it is (``BaseExceptionGroup`` if one is not an
+``Exception``, such as ``KeyboardInterrupt``). Cancellation of the caller propagates as usual.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 import anyio
-
-if sys.version_info >= (3, 11):  # pragma: no cover - depends on the interpreter
-    from builtins import ExceptionGroup
-else:  # pragma: no cover - depends on the interpreter
-    from exceptiongroup import ExceptionGroup  # type: ignore[import-not-found,unused-ignore]
 
 __all__ = ["gather_limited", "map_limited"]
 
@@ -40,26 +34,32 @@ async def gather_limited(
         return []
     limiter = limit if isinstance(limit, anyio.CapacityLimiter) else anyio.CapacityLimiter(limit)
     results: list[T | None] = [None] * len(jobs)
-    errors: list[Exception] = []
 
-    async with anyio.create_task_group() as group:
+    async def run(index: int, job: Callable[[], Awaitable[T]]) -> None:
+        async with limiter:
+            results[index] = await job()
 
-        async def run(index: int, job: Callable[[], Awaitable[T]]) -> None:
-            try:
-                async with limiter:
-                    results[index] = await job()
-            except Exception as exc:
-                errors.append(exc)
-                group.cancel_scope.cancel()
-
-        for index, job in enumerate(jobs):
-            group.start_soon(run, index, job)
-
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise ExceptionGroup(f"{len(errors)} concurrent operations failed", errors)
+    only: BaseException | None = None
+    try:
+        async with anyio.create_task_group() as group:
+            for index, job in enumerate(jobs):
+                group.start_soon(run, index, job)
+    except Exception as exc:  # an ExceptionGroup (the backport anyio uses on Python 3.10)
+        only = _only_member(exc)
+        if only is None:
+            raise
+    if only is not None:
+        raise only  # outside the except block: its own __cause__ and __context__ stay
     return results  # type: ignore[return-value]  # every slot was filled: no task failed
+
+
+def _only_member(error: BaseException) -> BaseException | None:
+    """The one exception inside (nested) groups of one, or None for several or for a non-group."""
+    members = getattr(error, "exceptions", None)
+    if not hasattr(error, "split") or not isinstance(members, tuple) or len(members) != 1:
+        return None
+    member = members[0]
+    return _only_member(member) or member
 
 
 async def map_limited(

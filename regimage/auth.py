@@ -26,7 +26,7 @@ from functools import partial
 import anyio
 import httpx
 
-from regimage import _http
+import regimage._http as _http
 from regimage._concurrency import gather_limited
 from regimage._json import loads_object
 from regimage.challenge import Challenge, parse_challenges
@@ -79,6 +79,8 @@ class Token:
     expires_at: float
     with_credentials: bool = False
     refresh_token: str | None = field(default=None, repr=False)
+    #: The server's ``issued_at``, kept as sent; expiry counts from our own clock (no clock skew).
+    issued_at: str | None = None
 
     def __repr__(self) -> str:
         scopes = " ".join(sorted(self.scopes))
@@ -136,6 +138,16 @@ def _netloc(url: httpx.URL) -> str:
 def _basic_header(creds: Credentials) -> str:
     raw = f"{creds.username or ''}:{creds.password or ''}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def _is_batch(refused: Token | None, replacement: Token | None) -> bool:
+    """Whether a refused token covered more scopes than the one that replaced it."""
+    return (
+        refused is not None
+        and replacement is not None
+        and len(refused.scopes) > 1
+        and len(replacement.scopes) < len(refused.scopes)
+    )
 
 
 def _pick(challenges: Sequence[Challenge]) -> Challenge | None:
@@ -219,6 +231,15 @@ class RegistryAuth(httpx.Auth):
             refused = self._challenge_of(response)
             if refused is not None and refused.error == "invalid_token":
                 self._forget(host, refused, retry.token)
+        elif (
+            response.is_success
+            and challenge.error == "insufficient_scope"
+            and _is_batch(sent.token, retry.token)
+        ):
+            # A many-scope token was refused where a one-scope token works: this registry
+            # honours only part of a batch (it answered insufficient_scope).
+            logger.debug("%s does not honour many-scope tokens; fetching one per scope", host)
+            self._no_batch.add(host)
 
     async def _authorize(
         self,
@@ -270,14 +291,13 @@ class RegistryAuth(httpx.Auth):
         wanted = tuple(dict.fromkeys([*scopes, *(challenge.scope or "").split()]))
         if not wanted:
             wanted = ("",)
-        if sent.token is not None:
-            exact = sent.token.scopes == frozenset(wanted)
-            if challenge.error == "insufficient_scope" and exact:
+        refused = sent.token
+        if refused is not None:
+            if challenge.error != "insufficient_scope":
+                self._forget(host, challenge, refused)  # expired or revoked: useless everywhere
+            elif refused.scopes == frozenset(wanted):
                 return None  # a fresh token for the same scopes would be refused the same way
-            if len(sent.token.scopes) > 1 and not exact:
-                self._no_batch.add(host)
-            self._forget(host, challenge, sent.token)
-        token = await self._token(host, request.url, challenge, wanted, creds)
+        token = await self._token(host, request.url, challenge, wanted, creds, refuse=refused)
         request.headers["Authorization"] = f"Bearer {token.value}"
         return _Sent("bearer", credentials=token.with_credentials, token=token)
 
@@ -297,16 +317,18 @@ class RegistryAuth(httpx.Auth):
 
     # ── the token cache ───────────────────────────────────────────────────────────────────────────
 
-    def _lookup(self, base: tuple[str, str, str], scopes: Iterable[str]) -> Token | None:
+    def _lookup(
+        self, base: _Base, scopes: Iterable[str], refuse: Token | None = None
+    ) -> Token | None:
         wanted = list(scopes)
         token = self._tokens.get((base, wanted[0]))
-        if token is None or token.expires_at <= self._clock():
+        if token is None or token is refuse or token.expires_at <= self._clock():
             return None
         if not token.scopes.issuperset(wanted):
             return None
         return token
 
-    def _store(self, base: tuple[str, str, str], token: Token) -> None:
+    def _store(self, base: _Base, token: Token) -> None:
         for scope in token.scopes or {""}:
             self._tokens[(base, scope)] = token
 
@@ -323,11 +345,16 @@ class RegistryAuth(httpx.Auth):
         challenge: Challenge,
         scopes: Sequence[str],
         creds: Credentials | None,
+        *,
+        refuse: Token | None = None,
     ) -> Token:
-        """A valid token for ``scopes`` on ``host``: cached, or fetched once however many ask."""
+        """A valid token for ``scopes`` on ``host``: cached, or fetched once however many ask.
+
+        ``refuse`` is a token the registry just turned down: it is not an answer.
+        """
         base = (host, challenge.realm or "", challenge.service or "")
         wanted = list(scopes) or [""]
-        token = self._lookup(base, wanted)
+        token = self._lookup(base, wanted, refuse)
         if token is not None:
             return token
         key = (base, frozenset(wanted))
@@ -335,7 +362,7 @@ class RegistryAuth(httpx.Auth):
         if lock is None:
             lock = self._locks[key] = anyio.Lock()
         async with lock:
-            token = self._lookup(base, wanted)
+            token = self._lookup(base, wanted, refuse)
             if token is None:
                 token = await self._fetch_token(host, registry_url, challenge, wanted, creds)
                 self._store(base, token)
@@ -384,9 +411,9 @@ class RegistryAuth(httpx.Auth):
         service = challenge.service or ""
         scope_list = [s for s in scopes if s]
         refresh_key = (host, str(realm), service)
-        refresh = (usable.identity_token if usable else None) or self._refresh_tokens.get(
-            refresh_key
-        )
+        refresh = None
+        if usable is not None:
+            refresh = usable.identity_token or self._refresh_tokens.get(refresh_key)
         response: httpx.Response | None = None
         with_credentials = usable is not None
         if refresh or (self._oauth_password and usable is not None and usable.has_password):
@@ -406,7 +433,7 @@ class RegistryAuth(httpx.Auth):
         await _http.raise_for_token_status(response, host=host, credentials_sent=with_credentials)
         data = await _http.read_bounded(response, _http.MAX_TOKEN_BODY_BYTES, what="token response")
         token = self._parse_token(data, realm, host, frozenset(scopes), with_credentials)
-        if token.refresh_token:
+        if token.refresh_token and with_credentials:
             self._refresh_tokens[refresh_key] = token.refresh_token
         logger.debug(
             "token for %s from %s: %d scope(s), valid %.0f s",
@@ -500,12 +527,14 @@ class RegistryAuth(httpx.Auth):
             lifetime = float(expires_in) if expires_in > 0 else DEFAULT_EXPIRES_IN
         margin = min(EXPIRY_MARGIN_SECONDS, lifetime / 10)
         refresh = obj.get("refresh_token")
+        issued_at = obj.get("issued_at")
         return Token(
             value=value,
             scopes=scopes,
             expires_at=self._clock() + lifetime - margin,
             with_credentials=with_credentials,
             refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+            issued_at=issued_at if isinstance(issued_at, str) else None,
         )
 
     # ── batching ──────────────────────────────────────────────────────────────────────────────────

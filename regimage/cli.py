@@ -32,7 +32,9 @@ Digests are ``"sha256:…"`` strings, sizes integers in bytes, platforms ``"os/a
 - ``size``: ``reference`` (normalized), ``digest`` (the root document's), ``mediaType`` (the root's),
   ``platform`` (of the selected manifest, or null), ``manifestDigest``, ``size``,
   ``breakdown`` {``index``, ``manifest``, ``config``, ``layers``, ``layerCount``}; with ``--all-platforms``
-  also ``platforms`` [{``platform``, ``digest``, ``size``, ``attestation``}] and ``distinctSize``.
+  also ``platforms`` [{``platform``, ``digest``, ``size``, ``attestation``}] (every manifest below the
+  root, attestation manifests flagged), ``distinctSize`` (each blob reachable from the root once) and
+  ``attestationSize`` (the part of it under attestation manifests).
 - ``rootfs`` and ``chain-ids``: ``reference``, ``manifestDigest``, ``config`` (the config digest),
   ``diffIDs``, ``chainIDs``.
 - ``inspect``: every key of ``size`` and ``rootfs``, plus ``configDigest`` (same value as ``config``),
@@ -51,6 +53,8 @@ Digests are ``"sha256:…"`` strings, sizes integers in bytes, platforms ``"os/a
   the same fields as columns: index, reference, ok, digest, manifestDigest, platform, size, config,
   errorKind, errorMessage, exitCode.
 
+``REGIMAGE_BACKEND=trio`` runs the command on trio instead of asyncio (anyio runs either).
+
 **Exit status** (:class:`ExitStatus`; :data:`EXIT_CODES` maps exception classes to it, most specific
 first): 0 ok · 1 unexpected error · 2 usage (argparse's own, and a ``--platform`` that does not parse)
 · 3 invalid reference or digest · 4 not found (also: no manifest for the wanted platform) · 5
@@ -65,7 +69,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, unique
 from typing import TYPE_CHECKING, TextIO, TypeAlias
@@ -75,6 +79,8 @@ from regimage._version import __version__
 
 if TYPE_CHECKING:
     import argparse
+
+    import anyio
 
     from regimage.image import Image
     from regimage.registry import RegistryProvider
@@ -252,6 +258,7 @@ class Session:
         self.options = options
         self._stack = stack
         self._registry: RegistryProvider | None = None
+        self._contacted: dict[str, anyio.Event] = {}
 
     async def registry(self) -> RegistryProvider:
         """The run's one RegistryProvider; open it from the task that owns the session."""
@@ -273,7 +280,31 @@ class Session:
         from regimage.reference import Reference
 
         reference = Reference.parse(text)
-        return await Image.resolve(reference, await self.registry(), platform=spec)
+        registry = await self.registry()
+        async with self._first_contact(reference.api_host):
+            return await Image.resolve(reference, registry, platform=spec)
+
+    @contextlib.asynccontextmanager
+    async def _first_contact(self, host: str) -> AsyncIterator[None]:
+        """Let one resolve per registry host go first; the others wait until it has answered.
+
+        The first exchange learns what every later request reuses (HTTPS or plain HTTP on a
+        loopback registry, the token realm); audit's concurrent workers would otherwise all make
+        it at once. (As of 2026-11, RegistryProvider's HTTPS→HTTP fallback for loopback hosts also
+        fails requests that were in flight when another one learned the scheme.)
+        """
+        import anyio
+
+        first = self._contacted.get(host)
+        if first is not None:
+            await first.wait()
+            yield
+            return
+        first = self._contacted[host] = anyio.Event()
+        try:
+            yield
+        finally:
+            first.set()
 
 
 def open_registry(options: Options) -> RegistryProvider:
@@ -363,15 +394,22 @@ def main(
         _warn_insecure(options, console.stderr)
         with _verbose_logging(options, console.stderr):
             return _run(args.run, args, console, options)
-    except BrokenPipeError:  # `regimage audit … | head`: the reader left, nothing to report
-        with contextlib.suppress(Exception):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        return ExitStatus.ERROR
     except BaseException as exc:  # the one place failures become exit codes
         if isinstance(exc, SystemExit | GeneratorExit):
             raise
+        if isinstance(primary(exc), BrokenPipeError):  # `regimage audit … | head`: reader left
+            _silence_stdout(console.stdout)
+            return ExitStatus.ERROR
         return report(exc, console.stderr, options)
+
+
+def _silence_stdout(stdout: TextIO) -> None:
+    """Point a closed stdout pipe at /dev/null, so that flushing it at exit raises nothing more."""
+    if stdout is not sys.stdout:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _run(command: Command, args: argparse.Namespace, console: Console, options: Options) -> int:

@@ -15,16 +15,19 @@ import logging
 import os
 import re
 import ssl
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+import anyio
 import httpx
 
-from regimage import _http, mediatypes
+import regimage._http as _http
+import regimage.mediatypes as mediatypes
 from regimage._json import loads_object
 from regimage._version import __version__
 from regimage.auth import RegistryAuth
@@ -61,6 +64,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("regimage")
+
+T = TypeVar("T")
 
 MIB = 1024 * 1024
 #: Manifests and indexes are refused above 4 MiB (4,194,304 bytes; containerd's ``4*1048*1048``
@@ -225,6 +230,8 @@ class RegistryProvider:
             store = credentials
         else:
             store = CredentialStore(credentials)
+        if isinstance(plain_http, str):
+            plain_http = [plain_http]
         if isinstance(plain_http, bool):
             self._plain_all, self._plain_hosts = plain_http, frozenset[str]()
         else:
@@ -234,6 +241,7 @@ class RegistryProvider:
         self._max_blob = max_blob_bytes
         self._cache: ContentCache = cache if cache is not None else MemoryCache()
         self._schemes: dict[str, str] = {}
+        self._probes: dict[str, anyio.Lock] = {}
         self.stats = RequestStats()
         inner = transport or PoolTransport(_tls_factory(ca_file, verify_tls))
         self._client = httpx.AsyncClient(
@@ -247,10 +255,7 @@ class RegistryProvider:
             headers={"User-Agent": f"regimage/{__version__}"},
             cookies=_cookie_jar(),
         )
-        if clock is None:
-            self._auth = RegistryAuth(self._client, store)
-        else:
-            self._auth = RegistryAuth(self._client, store, clock=clock)
+        self._auth = RegistryAuth(self._client, store, clock=clock or time.monotonic)
 
     def __repr__(self) -> str:
         return f"<RegistryProvider(requests={self.stats.total})>"
@@ -279,7 +284,13 @@ class RegistryProvider:
         return "http" if self._plain_all or host in self._plain_hosts else "https"
 
     def _may_fall_back(self, host: str) -> bool:
-        return host not in self._schemes and _http.is_loopback_host(host)
+        """Whether ``host``'s scheme is still to be found out: loopback, not forced, not tried."""
+        return (
+            host not in self._schemes
+            and not self._plain_all
+            and host not in self._plain_hosts
+            and _http.is_loopback_host(host)
+        )
 
     def base_url(self, host: str) -> str:
         """``scheme://host`` as this provider currently reaches ``host``."""
@@ -297,7 +308,35 @@ class RegistryProvider:
         params: Mapping[str, str | int] | None = None,
         authenticate: bool = True,
     ) -> httpx.Response:
-        """Send one registry API request and return its (streaming, unread) answer."""
+        """Send one registry API request and return its (streaming, unread) answer.
+
+        The first request to a loopback host whose scheme is not settled goes alone (the others
+        wait for it): it finds out whether the registry speaks TLS, falling back to plain HTTP.
+        """
+        if self._may_fall_back(host):
+            lock = self._probes.get(host)
+            if lock is None:
+                lock = self._probes[host] = anyio.Lock()
+            async with lock:
+                if self._may_fall_back(host):
+                    return await self._send(
+                        method, host, target, operation, reference, headers, params, authenticate
+                    )
+        return await self._send(
+            method, host, target, operation, reference, headers, params, authenticate
+        )
+
+    async def _send(
+        self,
+        method: str,
+        host: str,
+        target: str,
+        operation: str,
+        reference: str | None,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, str | int] | None,
+        authenticate: bool,
+    ) -> httpx.Response:
         while True:
             scheme = self._scheme(host)
             request = self._client.build_request(
@@ -545,9 +584,11 @@ class RegistryProvider:
         """
         reference = _as_reference(ref)
         response = await self._open_blob("GET", reference, descriptor.digest)
+        chunks = _verified_chunks(response, descriptor, reference)
         try:
-            yield _verified_chunks(response, descriptor, reference)
+            yield chunks
         finally:
+            await chunks.aclose()
             await response.aclose()
 
     async def head_blob(self, ref: Reference | str, digest: Digest | str) -> Descriptor:
@@ -590,8 +631,11 @@ class RegistryProvider:
         params: Mapping[str, str | int] | None = None,
         headers: Mapping[str, str] | None = None,
         first: httpx.Response | None = None,
-    ) -> AsyncIterator[tuple[httpx.Response, bytes]]:
-        """Every page of a paginated answer, following ``Link: <…>; rel="next"`` on one host."""
+        parse: Callable[[bytes, str | None], list[T]],
+    ) -> list[T]:
+        """Every page of a paginated answer, following ``Link: <…>; rel="next"`` on one host;
+        ``parse(body, content_type)`` turns each page into items."""
+        items: list[T] = []
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
             seen.add(target)
@@ -615,10 +659,10 @@ class RegistryProvider:
             data = await _http.read_bounded(
                 response, MAX_LIST_PAGE_BYTES, what=subject, reference=reference
             )
-            yield response, data
+            items.extend(parse(data, response.headers.get("content-type")))
             following = _next_link(response, host)
             if following is None:
-                return
+                return items
             if following in seen:
                 raise RegistryError(
                     f"{subject} of {repository}: the registry's Link header loops back to "
@@ -634,8 +678,7 @@ class RegistryProvider:
     async def tags(self, repo: Reference | str, *, page_size: int | None = None) -> list[str]:
         """Every tag of a repository, as the registry lists them (Distribution: unsorted)."""
         reference = repo if isinstance(repo, Reference) else Reference.parse_repository(repo)
-        tags: list[str] = []
-        async for _, data in self._pages(
+        return await self._pages(
             reference.api_host,
             f"/v2/{reference.path}/tags/list",
             operation="tags",
@@ -643,15 +686,13 @@ class RegistryProvider:
             repository=reference.name,
             reference=reference.name,
             params={"n": page_size} if page_size else None,
-        ):
-            tags.extend(_string_list(data, "tags", "tags list"))
-        return tags
+            parse=lambda data, _: _string_list(data, "tags", "tags list"),
+        )
 
     async def catalog(self, registry: str, *, page_size: int = 1000) -> list[str]:
         """Every repository of a registry (``host[:port]``), when its catalog is open to us."""
         host = _api_host(registry)
-        names: list[str] = []
-        async for _, data in self._pages(
+        return await self._pages(
             host,
             "/v2/_catalog",
             operation="catalog",
@@ -659,9 +700,8 @@ class RegistryProvider:
             repository=host,
             reference=None,
             params={"n": page_size} if page_size else None,
-        ):
-            names.extend(_string_list(data, "repositories", "catalog"))
-        return names
+            parse=lambda data, _: _string_list(data, "repositories", "catalog"),
+        )
 
     # ── referrers ─────────────────────────────────────────────────────────────────────────────────
 
@@ -692,8 +732,7 @@ class RegistryProvider:
             await first.aclose()
             found = await self._referrers_by_tag(reference, digest)
         else:
-            found = []
-            async for response, data in self._pages(
+            found = await self._pages(
                 reference.api_host,
                 first.request.url.raw_path.decode("ascii"),
                 operation="referrers",
@@ -701,8 +740,8 @@ class RegistryProvider:
                 repository=reference.name,
                 reference=str(reference),
                 first=first,
-            ):
-                found.extend(_index_entries(data, response.headers.get("content-type")))
+                parse=_index_entries,
+            )
         if artifact_type:
             found = [d for d in found if d.artifact_type == artifact_type]
         return found
@@ -815,7 +854,7 @@ def _check_size(descriptor: Descriptor, limit: int, reference: str) -> None:
 
 async def _verified_chunks(
     response: httpx.Response, descriptor: Descriptor, ref: Reference
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     verifier = descriptor.digest.verifier()
     url = _http.redact_url(response.request.url)
     with _http.transport_errors(response.request.url, reference=str(ref)):

@@ -16,18 +16,20 @@ import random
 import ssl
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import anyio
+import httpcore
 import httpx
 
-from regimage import _http
+import regimage._http as _http
 
 __all__ = [
     "RETRY_STATUSES",
     "HostLimitTransport",
     "LoggingTransport",
+    "OriginPool",
     "PoolTransport",
     "RequestStats",
     "RetryPolicy",
@@ -39,6 +41,8 @@ logger = logging.getLogger("regimage")
 
 #: Answers worth another attempt: timeout, rate limit, and the gateway family of 5xx.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+#: How long an idle connection is kept for reuse.
+KEEPALIVE_SECONDS = 5.0
 #: Methods that may be re-sent after the connection broke mid-request.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -366,38 +370,168 @@ class RetryTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-class PoolTransport(httpx.AsyncBaseTransport):
-    """The innermost layer: httpx's connection pools, one for plain HTTP and one for HTTPS.
+class OriginPool:
+    """httpcore connections kept per origin and handed out in constant time.
 
-    The HTTPS pool, and with it the TLS context (loading a CA bundle costs tens of milliseconds of
-    CPU), is made on the first HTTPS request: a run against a plain-HTTP registry never pays it.
-    Pools are unbounded: :class:`HostLimitTransport` bounds requests per host above them, so that
-    httpcore never queues (its queue costs CPU quadratic in its length, DESIGN.md §10).
+    httpcore's ``AsyncConnectionPool`` re-examines every connection (one socket poll each) whenever
+    a request starts or ends, so a batch with hundreds of connections spends most of its CPU there
+    (81 % with 200 connections, DESIGN.md §10). Here each origin has a stack of idle connections: a
+    request takes the most recently used one still usable, or opens a new one, and closing its
+    response gives the connection back. There is no limit of its own: :class:`HostLimitTransport`
+    above bounds requests, hence connections, per host. Only httpcore's public connection class is
+    used; ``tls`` makes the TLS context, called on the first HTTPS connection only.
     """
 
-    def __init__(self, tls: Callable[[], ssl.SSLContext]) -> None:
+    def __init__(
+        self, tls: Callable[[], ssl.SSLContext], *, keepalive_expiry: float = KEEPALIVE_SECONDS
+    ) -> None:
         self._tls = tls
-        self._pools: dict[str, httpx.AsyncHTTPTransport] = {}
+        self._keepalive_expiry = keepalive_expiry
+        self._idle: dict[_OriginKey, list[httpcore.AsyncHTTPConnection]] = {}
+        self._busy: set[httpcore.AsyncHTTPConnection] = set()
+        self._closed = False
 
-    def _pool(self, scheme: str) -> httpx.AsyncHTTPTransport:
-        pool = self._pools.get(scheme)
-        if pool is None:
-            # A plain-HTTP pool never handshakes: give it a context that loads nothing.
-            context = self._tls() if scheme == "https" else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            pool = self._pools[scheme] = httpx.AsyncHTTPTransport(
-                verify=context,
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
-                trust_env=False,
+    def __repr__(self) -> str:
+        idle = sum(len(c) for c in self._idle.values())
+        return f"<OriginPool(busy={len(self._busy)}, idle={idle})>"
+
+    def _checkout(
+        self, origin: httpcore.Origin
+    ) -> tuple[httpcore.AsyncHTTPConnection, list[httpcore.AsyncHTTPConnection]]:
+        """A connection for ``origin``, and the stale ones found on the way (to be closed)."""
+        stale: list[httpcore.AsyncHTTPConnection] = []
+        idle = self._idle.get(_key(origin))
+        while idle:
+            connection = idle.pop()
+            if connection.is_idle() and not connection.has_expired():
+                return connection, stale
+            stale.append(connection)
+        context = self._tls() if origin.scheme == b"https" else None
+        connection = httpcore.AsyncHTTPConnection(
+            origin=origin, ssl_context=context, keepalive_expiry=self._keepalive_expiry
+        )
+        return connection, stale
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        if request.url.scheme not in (b"http", b"https"):
+            scheme = request.url.scheme.decode("ascii", "replace")
+            raise httpcore.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
+        if self._closed:
+            raise httpcore.ConnectError("the connection pool is closed")
+        while True:
+            connection, stale = self._checkout(request.url.origin)
+            await _close_all(stale)
+            self._busy.add(connection)
+            try:
+                response = await connection.handle_async_request(request)
+            except httpcore.ConnectionNotAvailable:
+                # The server closed it between our check and the request: take another.
+                self._busy.discard(connection)
+                await _close_all([connection])
+                continue
+            except BaseException:
+                self._busy.discard(connection)
+                await _close_all([connection])
+                raise
+            return httpcore.Response(
+                status=response.status,
+                headers=response.headers,
+                content=_PooledStream(response.stream, self, connection, request.url.origin),
+                extensions=response.extensions,
             )
-        return pool
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._pool(request.url.scheme).handle_async_request(request)
+    async def release(
+        self, connection: httpcore.AsyncHTTPConnection, origin: httpcore.Origin
+    ) -> None:
+        """Take back a connection whose response was closed: keep it if it can serve again."""
+        self._busy.discard(connection)
+        if not self._closed and connection.is_idle() and not connection.is_closed():
+            self._idle.setdefault(_key(origin), []).append(connection)
+        else:
+            await _close_all([connection])
+
+    async def __aenter__(self) -> OriginPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     async def aclose(self) -> None:
-        pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            await pool.aclose()
+        self._closed = True
+        connections = [c for idle in self._idle.values() for c in idle] + list(self._busy)
+        self._idle.clear()
+        self._busy.clear()
+        await _close_all(connections)
+
+
+#: httpcore's Origin is not hashable: pools are keyed by (scheme, host, port).
+_OriginKey = tuple[bytes, bytes, int]
+
+
+def _key(origin: httpcore.Origin) -> _OriginKey:
+    return (origin.scheme, origin.host, origin.port)
+
+
+async def _close_all(connections: list[httpcore.AsyncHTTPConnection]) -> None:
+    if not connections:
+        return
+    with anyio.CancelScope(shield=True):
+        for connection in connections:
+            await connection.aclose()
+
+
+class _PooledStream:
+    """A response body that gives its connection back to the pool when closed."""
+
+    def __init__(
+        self,
+        stream: Iterable[bytes] | AsyncIterable[bytes],
+        pool: OriginPool,
+        connection: httpcore.AsyncHTTPConnection,
+        origin: httpcore.Origin,
+    ) -> None:
+        self._stream = stream
+        self._pool = pool
+        self._connection = connection
+        self._origin = origin
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if not isinstance(self._stream, AsyncIterable):  # pragma: no cover - httpcore streams
+            raise TypeError("an async connection answered with a sync stream")
+        try:
+            async for part in self._stream:
+                yield part
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with anyio.CancelScope(shield=True):
+            closer = getattr(self._stream, "aclose", None)
+            if closer is not None:
+                await closer()
+            await self._pool.release(self._connection, self._origin)
+
+
+class PoolTransport(httpx.AsyncHTTPTransport):
+    """The innermost layer: httpx's own transport (request, response and exception mapping) over
+    an :class:`OriginPool` instead of httpcore's pool.
+
+    The pool is swapped in after httpx built its own, so that what pytest-httpx patches (this
+    class's ``handle_async_request``) still sees every request. The context handed to httpx's
+    discarded pool verifies and trusts nothing: it is never used.
+    """
+
+    def __init__(
+        self, tls: Callable[[], ssl.SSLContext], *, keepalive_expiry: float = KEEPALIVE_SECONDS
+    ) -> None:
+        super().__init__(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), trust_env=False)
+        self.pool = OriginPool(tls, keepalive_expiry=keepalive_expiry)
+        self._pool = self.pool  # type: ignore[assignment]
 
 
 def build_transport(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.fixtures import lab  # noqa: F401  (session fixture: the three registries, seeded)
+from tests.lab.fixtures import lab, lab_batch  # noqa: F401  (session fixtures: the lab, seeded)
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -57,6 +57,8 @@ class FakeRegistry:
     token_body: bytes | None = None
     max_scopes: int | None = None
     revoke_all: bool = False
+    first_scope_only: bool = False
+    give_refresh: bool = False
     log: list[tuple[str, str, str, str | None]] = field(default_factory=list)
     token_requests: list[httpx.Request] = field(default_factory=list)
     tokens: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -117,9 +119,13 @@ class FakeRegistry:
         granted = frozenset(
             s for s in scopes if account is not None or s.startswith("repository:public/")
         )
+        if self.first_scope_only:
+            granted = frozenset(s for s in scopes[:1] if s in granted)
         value = f"secret-token-{len(self.tokens) + 1}"
         self.tokens[value] = granted
         body: dict[str, object] = {"token": value}
+        if self.give_refresh and account is not None:
+            body["refresh_token"] = "refresh-abc"
         if self.expires_in is not None:
             body["expires_in"] = self.expires_in
         return httpx.Response(200, json=body)
@@ -394,6 +400,19 @@ async def test_identity_token_is_posted_as_a_refresh_grant(fake: FakeRegistry) -
     }
 
 
+@pytest.mark.anyio
+async def test_a_refresh_token_is_kept_and_used(fake: FakeRegistry) -> None:
+    fake.give_refresh = True
+    client, auth = make_auth(credentials=Credentials("bob", "pw"))
+    async with client:
+        await client.get(fake.url("private/one"), auth=auth)
+        await client.get(fake.url("private/two"), auth=auth)
+    assert [r.method for r in fake.token_requests] == ["GET", "POST"]
+    form = parse_qs(fake.token_requests[1].content.decode())
+    assert form["grant_type"] == ["refresh_token"]
+    assert form["refresh_token"] == ["refresh-abc"]
+
+
 @pytest.mark.parametrize("status", [400, 401, 404, 405])
 @pytest.mark.anyio
 async def test_post_falls_back_to_get(fake: FakeRegistry, status: int) -> None:
@@ -597,6 +616,38 @@ async def test_authorize_falls_back_to_one_scope_per_token(fake: FakeRegistry) -
         fake.log.clear()
         assert (await client.get(fake.url("public/r1"), auth=auth)).status_code == 200
     assert [host for _, host, _, _ in fake.log] == ["r.test"]
+
+
+@pytest.mark.anyio
+async def test_a_registry_that_honours_one_scope_per_token(fake: FakeRegistry) -> None:
+    fake.first_scope_only = True
+    client, auth = make_auth()
+    async with client:
+        await auth.authorize(fake.base, [f"repository:public/r{i}:pull" for i in range(3)])
+        fake.log.clear()
+        assert (await client.get(fake.url("public/r0"), auth=auth)).status_code == 200
+        assert (await client.get(fake.url("public/r2"), auth=auth)).status_code == 200
+        # r0 rode the batch token; r2 was refused (insufficient_scope) and got its own token.
+        assert [host for _, host, _, _ in fake.log] == ["r.test", "r.test", "auth.test", "r.test"]
+        fake.token_requests.clear()
+        await auth.authorize(fake.base, [f"repository:public/s{i}:pull" for i in range(2)])
+    assert [len(r.url.params.get_list("scope")) for r in fake.token_requests] == [1, 1]
+
+
+@pytest.mark.anyio
+async def test_a_refused_scope_in_a_batch_keeps_the_batch(fake: FakeRegistry) -> None:
+    client, auth = make_auth()
+    async with client:
+        await auth.authorize(fake.base, ["repository:public/a:pull", "repository:private/b:pull"])
+        fake.log.clear()
+        assert (await client.get(fake.url("private/b"), auth=auth)).status_code == 401
+        assert [host for _, host, _, _ in fake.log] == ["r.test", "auth.test", "r.test"]
+        fake.log.clear()
+        assert (await client.get(fake.url("public/a"), auth=auth)).status_code == 200
+        assert [host for _, host, _, _ in fake.log] == ["r.test"]  # the batch token still serves
+        fake.token_requests.clear()
+        await auth.authorize(fake.base, ["repository:public/c:pull", "repository:public/d:pull"])
+    assert [len(r.url.params.get_list("scope")) for r in fake.token_requests] == [2]
 
 
 @pytest.mark.anyio

@@ -17,11 +17,13 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from regimage import cli
@@ -66,12 +68,20 @@ def sha256(data: bytes) -> str:
 # ── the fake registry ─────────────────────────────────────────────────────────────────────────────
 
 
+def _nodes(root: b.Node) -> Iterator[b.Node]:
+    """Every document reachable from ``root``, children first."""
+    if isinstance(root, b.ImageIndex):
+        for entry in root.entries:
+            yield from _nodes(entry.target)
+    yield root
+
+
 def _memory_repositories() -> dict[str, MemoryProvider]:
     repositories: dict[str, MemoryProvider] = {}
     for plan in (*CORPUS.plans, *private().plans):
         memory = repositories.setdefault(plan.repository, MemoryProvider())
         for push in plan.pushes:
-            for node in b.walk_nodes(push.root):
+            for node in _nodes(push.root):
                 memory.add(node.doc.data, media_type=node.doc.media_type)
                 if isinstance(node, b.ImageManifest):
                     memory.add(node.config.data)
@@ -196,7 +206,7 @@ def run(*argv: str, stdin: str | io.StringIO = "", stderr: io.StringIO | None = 
     source = stdin if isinstance(stdin, io.StringIO) else io.StringIO(stdin)
     status = main(list(argv), stdout=stdout, stderr=err, stdin=source)
     stdout.flush()
-    raw = stdout.buffer.getvalue()  # type: ignore[attr-defined]
+    raw = stdout.buffer.getvalue()
     return Result(status, raw, err.getvalue())
 
 
@@ -366,6 +376,10 @@ def test_size_all_platforms_table(registry: list[FakeRegistry]) -> None:
         for line in lines
     )
     assert "attestations" in lines
+    attestation = expected.platforms["unknown/unknown@linux/arm64"]
+    assert any(
+        line.split()[:3] == ["for", "linux/arm64", attestation.manifest_digest] for line in lines
+    )
     assert lines[-1].startswith("distinct total")
     assert lines[-1].endswith(size_text(expected.distinct_size))
 
@@ -694,11 +708,82 @@ def test_audit_without_input_on_a_terminal_is_usage(registry: list[FakeRegistry]
 
 
 def test_audit_timeout_is_per_reference(registry: list[FakeRegistry]) -> None:
-    result = run("audit", "--timeout", "0.05", f"{HOST}/slow/never:v1", ref("dup-layer"))
+    # another host: the first request to a host holds back the others to that host
+    result = run("audit", "--timeout", "0.05", "slow.test/slow/never:v1", ref("dup-layer"))
     slow, fine = (json.loads(line) for line in result.lines)
-    assert slow["error"] == {"kind": "Timeout", "message": "Timeout", "exitCode": 8}
+    assert slow["error"] == {
+        "kind": "Timeout",
+        "message": "timed out after 0.05 s",
+        "exitCode": 8,
+    }
     assert fine["ok"] is True
     assert result.status == ExitStatus.REGISTRY
+
+
+class CountingInput(io.StringIO):
+    """stdin that counts the lines read from it."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.read_lines = 0
+
+    def readline(self, size: int | None = -1, /) -> str:  # type: ignore[override]
+        line = super().readline(-1 if size is None else size)
+        self.read_lines += bool(line)
+        return line
+
+
+class WindowOutput(io.StringIO):
+    """stdout that records, at each record written, how many input lines were read but unwritten."""
+
+    def __init__(self, source: CountingInput) -> None:
+        super().__init__()
+        self.source = source
+        self.written = 0
+        self.held: list[int] = []
+
+    def write(self, text: str, /) -> int:
+        self.written += text.count("\n")
+        self.held.append(self.source.read_lines - self.written)
+        return super().write(text)
+
+
+def test_audit_bounds_concurrency_and_memory(
+    registry: list[FakeRegistry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running = {"now": 0, "most": 0}
+    original = FakeRegistry.resolve
+
+    async def resolve(self: FakeRegistry, reference: Reference) -> Descriptor:
+        running["now"] += 1
+        running["most"] = max(running["most"], running["now"])
+        try:
+            for _ in range(5):  # let the other workers run meanwhile
+                await anyio.lowlevel.checkpoint()
+            return await original(self, reference)
+        finally:
+            running["now"] -= 1
+
+    monkeypatch.setattr(FakeRegistry, "resolve", resolve)
+    names = ["oci-index", "docker-list", "nested", "dup-layer"] * 30
+    source = CountingInput("".join(f"{ref(n)}\n" for n in names))
+    out = WindowOutput(source)
+    status = main(["audit", "--jobs", "3"], stdout=out, stderr=io.StringIO(), stdin=source)
+    assert status == 0
+    assert out.written == len(names)
+    assert running["most"] == 3  # as many as --jobs at once, never more
+    assert max(out.held) <= 4 * 3  # the reorder window: never more unwritten references
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_runs_on_both_event_loops(
+    registry: list[FakeRegistry], monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    monkeypatch.setenv("REGIMAGE_BACKEND", backend)
+    assert run("digest", ref("nested")).out == f"{image('nested').digest}\n"
+    result = run("audit", "--jobs", "2", ref("nested"), ref("attested"), ref("oci-index", "nope"))
+    assert [json.loads(line)["ok"] for line in result.lines] == [True, True, False]
+    assert result.status == ExitStatus.NOT_FOUND
 
 
 def test_audit_password_stdin_conflicts_with_stdin_input(registry: list[FakeRegistry]) -> None:
@@ -1029,7 +1114,7 @@ def layout(tmp_path: Path) -> Path:
     entries = []
     for name in LAYOUT_IMAGES:
         root = _root_node(name)
-        for node in b.walk_nodes(root):
+        for node in _nodes(root):
             blobs.joinpath(node.doc.digest[7:]).write_bytes(node.doc.data)
             if isinstance(node, b.ImageManifest):
                 blobs.joinpath(node.config.digest[7:]).write_bytes(node.config.data)

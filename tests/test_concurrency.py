@@ -105,7 +105,20 @@ async def test_several_failures_are_an_exception_group() -> None:
     with pytest.raises(ExceptionGroup) as caught:
         await map_limited(failing, [1, 2], 2)
     assert sorted(str(e) for e in caught.value.exceptions) == ["bad 1", "bad 2"]
-    assert "2 concurrent operations failed" in str(caught.value)
+
+
+async def test_the_single_error_keeps_its_cause() -> None:
+    empty: dict[str, int] = {}
+
+    async def failing() -> None:
+        try:
+            empty["inner"]
+        except KeyError as exc:
+            raise NotFound("outer") from exc
+
+    with pytest.raises(NotFound) as caught:
+        await gather_limited([failing], 1)
+    assert isinstance(caught.value.__cause__, KeyError)
 
 
 async def test_cancellation_of_the_caller_propagates() -> None:

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from tests.lab import __main__ as lab_cli
+from tests.lab import builder
 from tests.lab import corpus as corpus_module
 from tests.lab.builder import ACCEPT, OCI_INDEX, Pusher, PushStats
 from tests.lab.expected import ExpectedImage, chain_ids
@@ -311,28 +312,42 @@ def test_sizes_follow_the_design() -> None:
     assert CORPUS["artifact"].default_platform == "unknown/unknown"
 
 
-def test_builds_are_deterministic() -> None:
-    again = corpus_module.corpus.__wrapped__()  # type: ignore[attr-defined]
-    assert {n: i.digest for n, i in again.images.items()} == {
-        n: i.digest for n, i in CORPUS.items()
-    }
-    assert again.images == CORPUS
+def test_builds_are_deterministic_across_processes() -> None:
+    script = (
+        "import json; from tests.lab.corpus import corpus, batch; "
+        "images = {**corpus().images, **batch()[0].images}; "
+        "print(json.dumps({n: [i.digest, i.distinct_size] for n, i in images.items()}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONHASHSEED": "random"}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    images = {**CORPUS, **corpus_module.batch()[0].images}
+    assert json.loads(result.stdout) == {n: [i.digest, i.distinct_size] for n, i in images.items()}
+    assert corpus_module.corpus.__wrapped__().images == CORPUS
 
 
 def test_gzip_layers_are_valid_gzip_with_zero_mtime() -> None:
-    blob = CORPUS["oci-single"].default.layers[0]
-    layer = next(
-        x.blob
-        for push in corpus_module.corpus().plans[-1].pushes
-        for node in [push.root]
-        if hasattr(node, "layers")
-        for x in node.layers  # type: ignore[union-attr]
-        if x.blob.digest == blob.digest
-    )
+    layer = builder.layer([("etc/hello", b"hello\n")]).blob
     assert layer.data[:4] == b"\x1f\x8b\x08\x00"
     assert layer.data[4:8] == b"\0\0\0\0"
-    with gzip.GzipFile(fileobj=io.BytesIO(layer.data)) as f:
-        assert tarfile.open(fileobj=io.BytesIO(f.read())).getnames()
+    with gzip.GzipFile(fileobj=io.BytesIO(layer.data)) as unzipped:
+        plain = unzipped.read()  # GzipFile also checks the CRC and the length trailer
+    with tarfile.open(fileobj=io.BytesIO(plain)) as tar:
+        (directory, member) = tar.getmembers()
+    assert (directory.name, directory.isdir(), member.name, member.size) == (
+        "etc",
+        True,
+        "etc/hello",
+        6,
+    )
+    assert (member.uid, member.gid, member.uname, member.mtime) == (0, 0, "root", 1_700_000_000)
+    assert builder.layer([("etc/hello", b"hello\n")]).blob == layer
 
 
 def test_expected_json_round_trips(lab: Lab) -> None:
@@ -349,7 +364,9 @@ def _token(
 ) -> httpx.Response:
     params = [("service", lab.token.service or ""), *[("scope", s) for s in scopes], *extra.items()]
     with httpx.Client(trust_env=False, timeout=10) as client:
-        return client.get(lab.token_server.realm, params=params, auth=auth)
+        return client.get(
+            lab.token_server.realm, params=httpx.QueryParams(tuple(params)), auth=auth
+        )
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -427,8 +444,11 @@ def test_tls_registry_needs_the_ca_and_credentials(lab: Lab) -> None:
 
 
 def test_one_token_request_grants_several_scopes(lab: Lab) -> None:
-    scopes = ["repository:public/oci-single:pull", "repository:private/secret:pull,push"]
-    lab.token_server.reset()
+    # A scope of its own (a repository that does not exist) finds this test's records even when
+    # another session shares the lab's token server.
+    probe = f"repository:public/probe-{os.getpid()}-{time.monotonic_ns()}:pull"
+    scopes = ["repository:public/oci-single:pull", "repository:private/secret:pull,push", probe]
+    count = lab.token_server.request_count
     answer = _token(lab, scopes, auth=(lab.username, lab.password))
     assert answer.status_code == 200
     body = answer.json()
@@ -439,7 +459,7 @@ def test_one_token_request_grants_several_scopes(lab: Lab) -> None:
     assert claims["aud"] == "regimage-lab"
     assert claims["_header"]["alg"] == "ES256"
     assert len(claims["_header"]["x5c"]) == 1
-    assert claims["access"] == [
+    assert claims["access"][:2] == [
         {"type": "repository", "name": "public/oci-single", "actions": ["pull"]},
         {"type": "repository", "name": "private/secret", "actions": ["pull", "push"]},
     ]
@@ -447,19 +467,23 @@ def test_one_token_request_grants_several_scopes(lab: Lab) -> None:
     assert _get_manifest(lab.token, "private/secret:v1", body["token"]).status_code == 200
 
     anonymous = _token(lab, scopes).json()
-    assert _claims(anonymous["token"])["access"] == [
+    assert _claims(anonymous["token"])["access"][:2] == [
         {"type": "repository", "name": "public/oci-single", "actions": ["pull"]},
         {"type": "repository", "name": "private/secret", "actions": []},
     ]
     assert _get_manifest(lab.token, "private/secret:v1", anonymous["token"]).status_code == 401
 
-    records = lab.token_server.requests()
-    assert [(r.grant_type, r.account, r.scopes, r.status) for r in records] == [
-        ("basic", lab.username, tuple(scopes), 200),
-        ("anonymous", None, tuple(scopes), 200),
+    assert lab.token_server.request_count >= count + 2
+    records = [r for r in lab.token_server.requests() if probe in r.scopes]
+    assert [(r.method, r.grant_type, r.account, r.scopes, r.status) for r in records] == [
+        ("GET", "basic", lab.username, tuple(scopes), 200),
+        ("GET", "anonymous", None, tuple(scopes), 200),
     ]
-    assert records[1].granted == ("repository:public/oci-single:pull", "repository:private/secret:")
-    assert lab.password not in json.dumps([r.__repr__() for r in records])
+    assert records[1].granted[:2] == (
+        "repository:public/oci-single:pull",
+        "repository:private/secret:",
+    )
+    assert lab.password not in repr(records)
 
 
 def test_shortened_expiry_is_announced_and_the_token_works(lab: Lab) -> None:
@@ -558,7 +582,9 @@ def test_registries_are_distinct_loopback_endpoints(lab: Lab) -> None:
         assert registry.log_file.exists()
         assert "password" not in repr(registry) or registry.password is None
         assert (registry.password or "<none>") not in repr(registry)
-    assert lab.anonymous.plain_http and lab.token.plain_http and not lab.tls.plain_http
+    assert lab.anonymous.plain_http
+    assert lab.token.plain_http
+    assert not lab.tls.plain_http
     assert lab.tls.base_url.startswith("https://")
     assert lab.token.token_realm == lab.token_server.realm
     config = (lab.anonymous.log_file.parent / "config.yml").read_text()
@@ -633,6 +659,8 @@ def test_cli_starts_reuses_and_stops_a_detached_lab(
         assert not lab.owned
         assert lab.health() == []
         assert load_expected(state)["corpus"]["oci-index"].digest == CORPUS["oci-index"].digest
+        with pytest.raises(SkopeoError, match="manifest unknown"):  # trusts the CA, not seeded
+            run(lab.tls, "public/oci-single:v1", raw=True)
         code, out = in_process("start", "--no-seed")
         assert code == 0
         assert "reused" in out
@@ -649,3 +677,15 @@ def test_cli_starts_reuses_and_stops_a_detached_lab(
     assert all(not p.is_ours() for p in lab.processes)
     assert in_process("status")[0] == 1
     assert not lab.storage_root.exists()
+
+    # Started again in the same directory: new ports, a new CA, and nothing stale trusted.
+    restarted = command("start", "--no-seed")
+    assert restarted.returncode == 0, restarted.stderr
+    try:
+        again = Lab.attach(state)
+        assert again.tls.host != lab.tls.host or again.token.host != lab.token.host
+        with pytest.raises(SkopeoError, match="manifest unknown") as refused:
+            run(again.tls, "public/oci-single:v1", raw=True)
+        assert "x509" not in str(refused.value)
+    finally:
+        assert command("stop").returncode == 0

@@ -17,7 +17,7 @@ import tarfile
 import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -338,14 +338,6 @@ def index(
         obj["annotations"] = dict(annotations)
     indent = 3 if media_type == DOCKER_LIST else 2
     return ImageIndex(Blob.of(media_type, _dumps(obj, indent=indent)), tuple(entries))
-
-
-def walk_nodes(root: Node) -> Iterator[Node]:
-    """Every document reachable from ``root``, children before parents."""
-    if isinstance(root, ImageIndex):
-        for entry in root.entries:
-            yield from walk_nodes(entry.target)
-    yield root
 
 
 # ── pushing ────────────────────────────────────────────────────────────────────────────────────────

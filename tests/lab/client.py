@@ -73,7 +73,9 @@ class LabAuth(httpx.Auth):
                     trust_env=False, verify=self._verify, timeout=10.0
                 )
             client = self._token_client
-        response = client.get(params["realm"], params=query, headers=headers)
+        response = client.get(
+            params["realm"], params=httpx.QueryParams(tuple(query)), headers=headers
+        )
         if response.status_code != 200:
             return None
         body = response.json()

@@ -27,10 +27,7 @@ STATE_ENV = "REGIMAGE_LAB_STATE"
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """The registry lab, corpus seeded."""
     state = os.environ.get(STATE_ENV)
-    if state:
-        the_lab = Lab.attach(Path(state))
-    else:
-        the_lab = Lab.start(tmp_path_factory.mktemp("lab"))
+    the_lab = Lab.attach(Path(state)) if state else Lab.start(tmp_path_factory.mktemp("lab"))
     try:
         the_lab.seed()
         timings = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in the_lab.timings.items())

@@ -13,18 +13,13 @@ the token server's admin key) describes it and ``expected.json`` holds the corpu
 from __future__ import annotations
 
 import atexit
-import fcntl
-import hashlib
 import json
 import os
 import secrets
-import shutil
 import ssl
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +27,8 @@ from typing import Any
 import httpx
 
 from tests.lab import corpus as corpus_module
-from tests.lab.builder import Pusher, PushStats
+from tests.lab.builder import PushStats
 from tests.lab.client import make_client
-from tests.lab.corpus import RepositoryPlan
 from tests.lab.expected import ExpectedImage
 from tests.lab.rawhttp import RawClient
 from tests.lab.registry import (
@@ -45,6 +39,8 @@ from tests.lab.registry import (
     start_token_server,
     stop_process,
 )
+from tests.lab.seed import seed_registries
+from tests.lab.storage import claim_storage, release_storage, write_owner
 from tests.lab.tls import create_pki
 from tests.lab.token_server import TokenServerControl
 
@@ -54,14 +50,6 @@ FLAVOURS = ("anonymous", "token", "tls")
 USERNAME = "regimage"
 TOKEN_SERVICE = "regimage-lab"
 TOKEN_ISSUER = "regimage-lab-token-issuer"
-#: Seeding pushes this many repositories at once (one repository is always pushed by one worker).
-SEED_WORKERS = 8
-#: Registry storage goes to tmpfs when there is one: Distribution fsyncs every file it writes
-#: (7 ms each on a plain ext4 disk, measured 2026-11), which made seeding ten times slower.
-SHM = Path("/dev/shm")
-STORAGE_PREFIX = "regimage-lab-"
-OWNER_FILE = "lab-owner.json"
-STALE_STORAGE_SECONDS = 3600.0
 STATE_FILE = "state.json"
 EXPECTED_FILE = "expected.json"
 TIMINGS_FILE = "timings.json"
@@ -151,37 +139,6 @@ def _htpasswd(path: Path, username: str, password: str) -> None:
     path.chmod(0o600)
 
 
-def _clean_stale_storage() -> None:
-    """Remove tmpfs storage left by labs that died without stopping (all their processes gone)."""
-    for root in SHM.glob(f"{STORAGE_PREFIX}*"):
-        owner = root / OWNER_FILE
-        try:
-            processes = [
-                ManagedProcess.from_dict(p) for p in json.loads(owner.read_text())["processes"]
-            ]
-        except (OSError, ValueError, KeyError, TypeError):
-            try:
-                stale = time.time() - root.stat().st_mtime > STALE_STORAGE_SECONDS
-            except OSError:
-                continue
-        else:
-            stale = not any(process.is_ours() for process in processes)
-        if stale:
-            shutil.rmtree(root, ignore_errors=True)
-
-
-def _storage_root(state_dir: Path) -> Path:
-    if os.environ.get("REGIMAGE_LAB_STORAGE") == "disk" or not os.access(SHM, os.W_OK):
-        return state_dir / "storage"
-    _clean_stale_storage()
-    return Path(tempfile.mkdtemp(prefix=STORAGE_PREFIX, dir=SHM))
-
-
-def _remove_storage(root: Path) -> None:
-    if root.parent == SHM and root.name.startswith(STORAGE_PREFIX):
-        shutil.rmtree(root, ignore_errors=True)
-
-
 class Lab:
     """A running lab: registries, token server, corpus expectations."""
 
@@ -267,7 +224,8 @@ class Lab:
         pki = create_pki(state_dir / "pki")
         password = secrets.token_urlsafe(12)
         _htpasswd(state_dir / "htpasswd", USERNAME, password)
-        storage = _storage_root(state_dir)
+        admin_key = secrets.token_urlsafe(16)
+        storage = claim_storage(state_dir)
         processes: list[ManagedProcess] = []
         try:
             token_process, token_port = start_token_server(
@@ -277,16 +235,13 @@ class Lab:
                     "users": {USERNAME: password},
                     "signing_key": str(pki.token_key),
                     "signing_cert": str(pki.token_cert),
-                    "admin_key": secrets.token_urlsafe(16),
+                    "admin_key": admin_key,
                     "expires_in": 300,
                 },
                 state_dir / "token-server",
                 detach=detach,
             )
             processes.append(token_process)
-            token_config = json.loads(
-                (state_dir / "token-server" / "token-server.json").read_text()
-            )
             token_url = f"http://127.0.0.1:{token_port}"
             specs = [
                 RegistrySpec(
@@ -324,49 +279,47 @@ class Lab:
         except BaseException:
             for process in processes:
                 stop_process(process)
-            _remove_storage(storage)
+            release_storage(storage)
             raise
-        (storage / OWNER_FILE).write_text(
-            json.dumps({"state_dir": str(state_dir), "processes": [p.to_dict() for p in processes]})
-        )
+        write_owner(storage, state_dir, processes)
         ports = {flavour: port for flavour, (_, port) in zip(FLAVOURS, started, strict=True)}
         registries = {
             "anonymous": LabRegistry(
-                "anonymous",
-                f"127.0.0.1:{ports['anonymous']}",
-                f"http://127.0.0.1:{ports['anonymous']}",
-                True,
-                None,
-                None,
-                None,
-                None,
-                specs[0].log_file,
+                flavour="anonymous",
+                host=f"127.0.0.1:{ports['anonymous']}",
+                base_url=f"http://127.0.0.1:{ports['anonymous']}",
+                plain_http=True,
+                ca_file=None,
+                username=None,
+                password=None,
+                token_realm=None,
+                log_file=specs[0].log_file,
             ),
             "token": LabRegistry(
-                "token",
-                f"127.0.0.1:{ports['token']}",
-                f"http://127.0.0.1:{ports['token']}",
-                True,
-                None,
-                USERNAME,
-                password,
-                f"{token_url}/token",
-                specs[1].log_file,
-                TOKEN_SERVICE,
+                flavour="token",
+                host=f"127.0.0.1:{ports['token']}",
+                base_url=f"http://127.0.0.1:{ports['token']}",
+                plain_http=True,
+                ca_file=None,
+                username=USERNAME,
+                password=password,
+                token_realm=f"{token_url}/token",
+                log_file=specs[1].log_file,
+                service=TOKEN_SERVICE,
             ),
             "tls": LabRegistry(
-                "tls",
-                f"127.0.0.1:{ports['tls']}",
-                f"https://127.0.0.1:{ports['tls']}",
-                False,
-                pki.ca_file,
-                USERNAME,
-                password,
-                None,
-                specs[2].log_file,
+                flavour="tls",
+                host=f"127.0.0.1:{ports['tls']}",
+                base_url=f"https://127.0.0.1:{ports['tls']}",
+                plain_http=False,
+                ca_file=pki.ca_file,
+                username=USERNAME,
+                password=password,
+                token_realm=None,
+                log_file=specs[2].log_file,
             ),
         }
-        control = TokenServerControl(token_url, token_config["admin_key"])
+        control = TokenServerControl(token_url, admin_key)
         lab = cls(state_dir, registries, control, processes, owned=True, storage_root=storage)
         if not detach:
             atexit.register(lab.stop)
@@ -431,7 +384,7 @@ class Lab:
         self._stopped = True
         for process in reversed(self.processes):
             stop_process(process)
-        _remove_storage(self.storage_root)
+        release_storage(self.storage_root)
         (self.state_dir / STATE_FILE).unlink(missing_ok=True)
 
     @classmethod
@@ -444,86 +397,22 @@ class Lab:
             return False
         for obj in reversed(state["processes"]):
             stop_process(ManagedProcess.from_dict(obj))
-        _remove_storage(Path(state["storage_root"]))
+        release_storage(Path(state["storage_root"]))
         state_file.unlink(missing_ok=True)
         return True
 
     # -- seeding -----------------------------------------------------------------------------------
-    def _plans(self, flavour: str, *, batch: bool) -> list[RepositoryPlan]:
-        if batch:
-            singles, many_tags = corpus_module.batch()
-            return [*many_tags.plans, *singles.plans]
-        plans = list(corpus_module.corpus().plans)
-        if flavour != "anonymous":
-            plans += corpus_module.private().plans
-        return plans
-
-    def _marker(self, flavour: str) -> Path:
-        return self.storage_root / f"{flavour}.seeded.json"
-
-    def _read_marker(self, flavour: str) -> dict[str, Any]:
-        try:
-            marker: dict[str, Any] = json.loads(self._marker(flavour).read_text())
-        except (OSError, ValueError):
-            marker = {}
-        marker.setdefault("seeded", {})
-        marker.setdefault("started", [])
-        return marker
-
-    def _write_marker(self, flavour: str, marker: dict[str, Any]) -> None:
-        path = self._marker(flavour)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(marker))
-        tmp.replace(path)
-
     def seed(self, *, batch: bool = False, verify: bool = False) -> PushStats:
         """Push the corpus (or, with ``batch``, the benchmark batch) into every registry.
 
-        A marker beside each registry's storage records what was seeded (and a fingerprint of it):
-        a seeded registry costs nothing, a fresh one is pushed without HEAD checks, and one whose
-        last seeding was interrupted (or ``verify=True``) gets the idempotent pass: HEAD first,
-        push only what is missing. A file lock keeps two sessions sharing a lab apart.
+        Costs nothing when already done; ``verify=True`` re-checks every manifest and tag with a
+        HEAD and pushes what is missing (see ``tests.lab.seed``).
         """
         begin = time.monotonic()
-        group = "batch" if batch else "corpus"
-        stats = PushStats()
-        self.storage_root.mkdir(parents=True, exist_ok=True)
-        with (self.storage_root / "seed.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            jobs: list[tuple[str, RepositoryPlan, bool]] = []
-            markers = {}
-            for flavour in FLAVOURS:
-                plans = self._plans(flavour, batch=batch)
-                fingerprint = _fingerprint(plans)
-                marker = markers[flavour] = self._read_marker(flavour)
-                if marker["seeded"].get(group) == fingerprint and not verify:
-                    continue
-                fresh = not verify and not marker["started"] and not marker["seeded"].get(group)
-                fresh = fresh and (
-                    bool(marker["seeded"]) or not (self.storage_root / flavour / "docker").exists()
-                )
-                jobs.extend((flavour, plan, fresh) for plan in plans)
-                marker["started"].append(group)
-                self._write_marker(flavour, marker)
-            clients = {r.flavour: r.raw_client() for r in self.registries}
-            try:
-                with ThreadPoolExecutor(SEED_WORKERS, thread_name_prefix="lab-seed") as pool:
-                    futures = [
-                        pool.submit(_push_plan, Pusher(clients[f], stats, fresh=fresh), plan)
-                        for f, plan, fresh in jobs
-                    ]
-                    for future in futures:
-                        future.result()
-            finally:
-                for client in clients.values():
-                    client.close()
-            for flavour in {f for f, _, _ in jobs}:
-                marker = markers[flavour]
-                marker["seeded"][group] = _fingerprint(self._plans(flavour, batch=batch))
-                marker["started"] = [g for g in marker["started"] if g != group]
-                self._write_marker(flavour, marker)
-        self.timings[f"seed_{group}" if batch else "seed"] = time.monotonic() - begin
-        self._write_expected(batch=batch)
+        stats = seed_registries(self.registries, self.storage_root, batch=batch, verify=verify)
+        self.timings["seed_batch" if batch else "seed"] = time.monotonic() - begin
+        if batch:
+            self._write_expected(batch=True)
         self._write_timings()
         return stats
 
@@ -533,7 +422,7 @@ class Lab:
             "registries": {f: r.to_dict() for f, r in self._registries.items()},
             "token_server": {
                 "url": self.token_server.base_url,
-                "admin_key": self.token_server._admin_key,
+                "admin_key": self.token_server.admin_key,
             },
             "processes": [p.to_dict() for p in self.processes],
             "storage_root": str(self.storage_root),
@@ -561,30 +450,21 @@ class Lab:
 
     def _write_expected(self, *, batch: bool) -> None:
         path = self.state_dir / EXPECTED_FILE
-        if batch or not path.exists():
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self.expected(batch=batch), sort_keys=True))
-            tmp.replace(path)
-
-    def _write_timings(self) -> None:
-        path = self.state_dir / TIMINGS_FILE
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({k: round(v, 3) for k, v in self.timings.items()}, indent=2))
+        tmp.write_text(json.dumps(self.expected(batch=batch), sort_keys=True))
         tmp.replace(path)
 
-
-def _fingerprint(plans: list[RepositoryPlan]) -> str:
-    text = "\n".join(
-        f"{plan.repository} {push.root.doc.digest} {','.join(push.tags)}"
-        for plan in plans
-        for push in plan.pushes
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _push_plan(pusher: Pusher, plan: RepositoryPlan) -> None:
-    for push in plan.pushes:
-        pusher.push(plan.repository, push.root, push.tags)
+    def _write_timings(self) -> None:
+        """Merge this object's timings into ``timings.json`` (a reused lab keeps its start-up time)."""
+        path = self.state_dir / TIMINGS_FILE
+        try:
+            timings: dict[str, float] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            timings = {}
+        timings.update({k: round(v, 3) for k, v in self.timings.items()})
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(timings, indent=2))
+        tmp.replace(path)
 
 
 def load_expected(state_dir: Path) -> dict[str, dict[str, ExpectedImage]]:

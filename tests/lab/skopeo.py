@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -88,12 +89,17 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _cert_dir(registry: LabRegistry) -> Path:
-    """skopeo's --cert-dir wants a directory holding ``ca.crt``."""
+    """skopeo's --cert-dir wants a directory holding ``ca.crt``; kept beside the CA and refreshed
+    when a restarted lab (same state directory) made a new CA."""
     assert registry.ca_file is not None
     directory = registry.ca_file.parent / "skopeo-certs"
-    if not (directory / "ca.crt").exists():
+    target = directory / "ca.crt"
+    ca = registry.ca_file.read_bytes()
+    if not target.exists() or target.read_bytes() != ca:
         directory.mkdir(exist_ok=True)
-        shutil.copyfile(registry.ca_file, directory / "ca.crt")
+        tmp = directory / f"ca.crt.{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp.write_bytes(ca)
+        tmp.replace(target)
     return directory
 
 

@@ -223,7 +223,7 @@ class _Server(ThreadingHTTPServer):
 
 
 def _basic_credentials(header: str | None) -> tuple[str, str] | None:
-    if not header or not header[:6].lower() == "basic ":
+    if not header or header[:6].lower() != "basic ":
         return None
     try:
         decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
@@ -443,7 +443,7 @@ class TokenServerControl:
     def __init__(self, base_url: str, admin_key: str) -> None:
         self.base_url = base_url
         self.realm = f"{base_url}/token"
-        self._admin_key = admin_key
+        self.admin_key = admin_key  # guards /_lab/*; not in repr
 
     def __repr__(self) -> str:
         return f"<TokenServerControl({self.base_url!r})>"
@@ -453,7 +453,7 @@ class TokenServerControl:
             response = client.request(
                 method,
                 f"{self.base_url}{path}",
-                headers={ADMIN_HEADER: self._admin_key},
+                headers={ADMIN_HEADER: self.admin_key},
                 json=payload,
             )
         response.raise_for_status()
