@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from regimage._version import __version__
 
 if TYPE_CHECKING:
+    from regimage.credentials import Credentials, CredentialStore
     from regimage.descriptor import Descriptor
     from regimage.digest import Digest
     from regimage.errors import (
@@ -36,65 +37,129 @@ if TYPE_CHECKING:
         UnsupportedMediaType,
         WalkLimitExceeded,
     )
-    from regimage.platforms import Platform
-    from regimage.provider import MemoryProvider, Provider
+    from regimage.image import (
+        Image,
+        ImageConfigResult,
+        ImageSize,
+        PlatformSize,
+        PlatformSizes,
+        SelectedManifest,
+    )
+    from regimage.image_config import HistoryEntry, ImageConfig, chain_ids
+    from regimage.manifest import Index, Manifest, Schema1Manifest, parse_document
+    from regimage.oci_layout import OCILayout, OCIReference
+    from regimage.platforms import Platform, PlatformMatcher
+    from regimage.provider import MemoryProvider, Provider, ReferrersProvider, Resolver
+    from regimage.reference import Reference
+    from regimage.registry import RegistryProvider, Repository
+    from regimage.transport import RequestStats, RetryPolicy
 
 #: Public name → the module that defines it.
 _EXPORTS: dict[str, str] = {
     "AccessDenied": "errors",
     "AuthenticationError": "errors",
+    "CredentialStore": "credentials",
+    "Credentials": "credentials",
     "Descriptor": "descriptor",
     "Digest": "digest",
     "DigestMismatch": "errors",
+    "HistoryEntry": "image_config",
+    "Image": "image",
+    "ImageConfig": "image_config",
+    "ImageConfigResult": "image",
+    "ImageSize": "image",
+    "Index": "manifest",
     "InvalidChallenge": "errors",
     "InvalidDigest": "errors",
     "InvalidDocument": "errors",
     "InvalidPlatform": "errors",
     "InvalidReference": "errors",
+    "Manifest": "manifest",
     "MemoryProvider": "provider",
     "NetworkError": "errors",
     "NoMatchingPlatform": "errors",
     "NotAnImage": "errors",
     "NotFound": "errors",
+    "OCILayout": "oci_layout",
+    "OCIReference": "oci_layout",
     "Platform": "platforms",
+    "PlatformMatcher": "platforms",
+    "PlatformSize": "image",
+    "PlatformSizes": "image",
     "Provider": "provider",
     "RateLimited": "errors",
+    "Reference": "reference",
+    "ReferrersProvider": "provider",
     "RegImageError": "errors",
     "RegistryError": "errors",
     "RegistryErrorDetail": "errors",
+    "RegistryProvider": "registry",
+    "Repository": "registry",
+    "RequestStats": "transport",
+    "Resolver": "provider",
+    "RetryPolicy": "transport",
+    "Schema1Manifest": "manifest",
+    "SelectedManifest": "image",
     "SizeLimitExceeded": "errors",
     "SizeMismatch": "errors",
     "UnsupportedMediaType": "errors",
     "WalkLimitExceeded": "errors",
+    "chain_ids": "image_config",
+    "parse_document": "manifest",
 }
 
 __all__ = [
     "AccessDenied",
     "AuthenticationError",
+    "CredentialStore",
+    "Credentials",
     "Descriptor",
     "Digest",
     "DigestMismatch",
+    "HistoryEntry",
+    "Image",
+    "ImageConfig",
+    "ImageConfigResult",
+    "ImageSize",
+    "Index",
     "InvalidChallenge",
     "InvalidDigest",
     "InvalidDocument",
     "InvalidPlatform",
     "InvalidReference",
+    "Manifest",
     "MemoryProvider",
     "NetworkError",
     "NoMatchingPlatform",
     "NotAnImage",
     "NotFound",
+    "OCILayout",
+    "OCIReference",
     "Platform",
+    "PlatformMatcher",
+    "PlatformSize",
+    "PlatformSizes",
     "Provider",
     "RateLimited",
+    "Reference",
+    "ReferrersProvider",
     "RegImageError",
     "RegistryError",
     "RegistryErrorDetail",
+    "RegistryProvider",
+    "Repository",
+    "RequestStats",
+    "Resolver",
+    "RetryPolicy",
+    "Schema1Manifest",
+    "SelectedManifest",
     "SizeLimitExceeded",
     "SizeMismatch",
     "UnsupportedMediaType",
     "WalkLimitExceeded",
     "__version__",
+    "chain_ids",
+    "parse_document",
 ]
 
 

@@ -752,21 +752,26 @@ def test_audit_bounds_concurrency_and_memory(
     registry: list[FakeRegistry], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     running = {"now": 0, "most": 0}
+    full = anyio.Event()  # set once --jobs resolves run at once: each waits for it
     original = FakeRegistry.resolve
 
     async def resolve(self: FakeRegistry, reference: Reference) -> Descriptor:
         running["now"] += 1
         running["most"] = max(running["most"], running["now"])
+        if running["now"] == 3:
+            full.set()
         try:
-            for _ in range(5):  # let the other workers run meanwhile
-                await anyio.lowlevel.checkpoint()
+            with anyio.move_on_after(10):  # fail, not hang, if fewer than 3 ever run at once
+                await full.wait()
             return await original(self, reference)
         finally:
             running["now"] -= 1
 
     monkeypatch.setattr(FakeRegistry, "resolve", resolve)
     names = ["oci-index", "docker-list", "nested", "dup-layer"] * 30
-    source = CountingInput("".join(f"{ref(n)}\n" for n in names))
+    # A host each: the first request to a host holds back the others to it (Session._first_contact)
+    lines = [f"h{i}.test/{image(n).repository}:v1\n" for i, n in enumerate(names)]
+    source = CountingInput("".join(lines))
     out = WindowOutput(source)
     status = main(["audit", "--jobs", "3"], stdout=out, stderr=io.StringIO(), stdin=source)
     assert status == 0
