@@ -28,6 +28,7 @@ PURE = {
     "_json",
     "provider",
     "_version",
+    "ratelimit",
 }
 IO = {
     "_http",
