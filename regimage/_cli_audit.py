@@ -8,7 +8,10 @@ lines up with the input; a slow reference holds back at most one window. One Reg
 the whole run, so tokens and connections are shared. ``--timeout`` applies to each reference.
 
 A failing reference becomes an error record and the run goes on; the exit status is then the most
-severe failure's (see :data:`regimage.cli.SEVERITY`). A progress line goes to stderr only when stderr is
+severe failure's (see :data:`regimage.cli.SEVERITY`). Tags on Docker Hub are resolved with HEAD, which
+it does not count against its pull limit, so the budget it states is known before a pull is spent;
+when a registry's stated budget falls below ``--budget N`` (default 1: stop when it is used up), the
+run stops reading references, records the ones already read as not audited, says why, and exits 8. A progress line goes to stderr only when stderr is
 a terminal; the summary (``audited N references: N ok, N failed in X s``) always does.
 """
 
@@ -19,7 +22,7 @@ import contextlib
 import csv
 import functools
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from regimage._cli_errors import describe
@@ -27,7 +30,12 @@ from regimage._cli_output import write_json_line
 from regimage.cli import ExitStatus, UsageError, most_severe, primary
 
 if TYPE_CHECKING:
+    import anyio
+
     from regimage.cli import Session
+    from regimage.ratelimit import RateLimit
+    from regimage.reference import Reference
+    from regimage.registry import RegistryProvider
 
 __all__ = ["CSV_COLUMNS", "audit", "define_arguments"]
 
@@ -74,13 +82,31 @@ def define_arguments(p: argparse.ArgumentParser, positive_int: Callable[[str], i
         "--jobs",
         metavar="N",
         type=positive_int,
-        default=16,
-        help="references resolved at once (default: 16)",
+        default=32,
+        help="references resolved at once (default: 32, as many as the connections kept per registry)",
+    )
+    run.add_argument(
+        "--budget",
+        metavar="N",
+        type=_budget_floor,
+        default=1,
+        help="stop when a registry that states a pull budget (Docker Hub) has fewer than N pulls "
+        "left (default: 1, stop when it is used up; 0: never stop)",
     )
     output = p.add_argument_group("output")
     output.add_argument(
         "--csv", action="store_true", help="CSV with a header instead of JSON Lines"
     )
+
+
+def _budget_floor(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of pulls, 0 or more: {text!r}")
+    return value
 
 
 def reads_stdin(args: argparse.Namespace) -> bool:
@@ -115,18 +141,36 @@ async def audit(session: Session, args: argparse.Namespace) -> int:
         if progress is not None:
             progress.show(tally, len(done))
 
-    async def one(index: int, text: str) -> None:
+    floor: int = getattr(args, "budget", 1)
+    stopped: list[RateLimit] = []
+    authorizer = _Authorizer(await session.registry())
+
+    async def one(index: int, text: str, authorized: anyio.Event | None) -> None:
+        if authorized is not None:
+            await authorized.wait()
         async with limiter:
-            record = await _audit_one(session, index, text, args.platform)
+            short = _short_budget(session, text, floor)
+            if short is not None:
+                stopped.append(short)
+                record = _not_audited(index, text, short, floor)
+            else:
+                record = await _audit_one(session, index, text, args.platform)
         settle(index, record)
 
     try:
-        async with anyio.create_task_group() as tg:
+        references = _references(args.refs, source)
+        async with anyio.create_task_group() as tg, contextlib.aclosing(references):
+            tg.start_soon(authorizer.run)
             index = 0
-            async for text in _references(args.refs, source):
+            async for text in references:
+                short = _short_budget(session, text, floor)
+                if short is not None:
+                    stopped.append(short)
+                    break  # read no further
                 await window.acquire()
-                tg.start_soon(one, index, text)
+                tg.start_soon(one, index, text, authorizer.add(text))
                 index += 1
+            authorizer.close()
     finally:
         if progress is not None:
             progress.clear()
@@ -136,7 +180,146 @@ async def audit(session: Session, args: argparse.Namespace) -> int:
     console.stderr.write(
         f"audited {tally.written} references: {tally.ok} ok, {tally.failed} failed in {elapsed:.2f} s\n"
     )
+    if stopped:
+        console.stderr.write(
+            f"regimage: audit stopped early: {stopped[0]}, below --budget {floor}; "
+            f"{_budget_advice(stopped[0])}\n"
+        )
+        return int(most_severe(sorted({*tally.statuses, ExitStatus.REGISTRY})))
     return int(most_severe(sorted(tally.statuses))) if tally.failed else ExitStatus.OK
+
+
+class _Authorizer:
+    """Fetches the pull tokens of the references as they stream in, many repositories per token
+    request (``RegistryProvider.authorize``), so that each worker's first request already carries
+    its token: no 401 and no token request of its own.
+
+    A batch goes when :data:`AUTHORIZE_BATCH` repositories are waiting, or when no batch is in
+    flight (after :data:`AUTHORIZE_GATHER` seconds, to let the references being read join it).
+    Each worker waits for its repository's batch. Best effort: whatever fails here is met, and
+    reported, by the worker's own requests.
+    """
+
+    def __init__(self, registry: RegistryProvider) -> None:
+        import anyio
+
+        self._registry = registry
+        self._events: dict[tuple[str, str], anyio.Event] = {}
+        self._pending: list[tuple[Reference, anyio.Event]] = []
+        self._changed = anyio.Event()
+        self._in_flight = 0
+        self._closed = False
+
+    def add(self, text: str) -> anyio.Event | None:
+        """The event set once ``text``'s repository is authorized (None: nothing to wait for)."""
+        import anyio
+
+        from regimage.errors import InvalidReference
+        from regimage.reference import Reference
+
+        if text.startswith("oci:"):
+            return None
+        try:
+            reference = Reference.parse(text)
+        except InvalidReference:
+            return None  # the worker reports it
+        key = (reference.api_host, reference.path)
+        event = self._events.get(key)
+        if event is None:
+            event = self._events[key] = anyio.Event()
+            self._pending.append((reference, event))
+            self._changed.set()
+        return event
+
+    def close(self) -> None:
+        """No more references: authorize what is pending, then stop."""
+        self._closed = True
+        self._changed.set()
+
+    async def _wait_for_change(self) -> None:
+        import anyio
+
+        self._changed = anyio.Event()
+        await self._changed.wait()
+
+    async def run(self) -> None:
+        import anyio
+
+        async with anyio.create_task_group() as group:
+            while True:
+                if not self._pending:
+                    if self._closed:
+                        return
+                    await self._wait_for_change()
+                    continue
+                if len(self._pending) < AUTHORIZE_BATCH and not self._closed:
+                    if self._in_flight:
+                        await self._wait_for_change()  # more references, or the batch is done
+                        continue
+                    await anyio.sleep(AUTHORIZE_GATHER)
+                batch, self._pending = self._pending, []
+                self._in_flight += 1
+                group.start_soon(self._authorize, batch)
+
+    async def _authorize(self, batch: list[tuple[Reference, anyio.Event]]) -> None:
+        try:
+            await self._registry.authorize([reference for reference, _ in batch])
+        except Exception as exc:  # best effort: the workers meet the failure themselves
+            import logging
+
+            logging.getLogger("regimage").debug("audit: authorize failed: %s", exc)
+        finally:
+            for _, event in batch:
+                event.set()
+            self._in_flight -= 1
+            self._changed.set()
+
+
+#: Repositories per authorize call of an audit (the provider asks ~50 scopes per token request).
+AUTHORIZE_BATCH = 50
+#: Seconds a batch waits for more references when no other batch is in flight.
+AUTHORIZE_GATHER = 0.002
+
+
+def _short_budget(session: Session, text: str, floor: int) -> RateLimit | None:
+    """The budget of ``text``'s registry when it is below ``floor`` (None: go on)."""
+    if floor <= 0 or text.startswith("oci:"):
+        return None
+    from regimage.errors import InvalidReference
+    from regimage.reference import Reference
+
+    try:
+        host = Reference.parse(text).api_host
+    except InvalidReference:
+        return None  # the worker reports it
+    budget = session.rate_limit(host)
+    return budget if budget is not None and budget.remaining < floor else None
+
+
+def _not_audited(index: int, text: str, budget: RateLimit, floor: int) -> dict[str, Any]:
+    return {
+        "index": index,
+        "reference": _normalized(text),
+        "ok": False,
+        "error": {
+            "kind": "RateLimited",
+            "message": f"not audited: {budget}, below --budget {floor}",
+            "exitCode": int(ExitStatus.REGISTRY),
+        },
+    }
+
+
+def _budget_advice(budget: RateLimit) -> str:
+    from regimage.ratelimit import format_duration
+
+    if budget.reset is not None:
+        later = f"run again in {format_duration(budget.reset)}"
+    elif budget.window is not None:
+        later = f"run again later (the window is {format_duration(budget.window)})"
+    else:
+        later = "run again later"
+    login = "log in to raise the limit, or " if budget.registry_name == "Docker Hub" else ""
+    return f"{login}{later}; the references after the last record were not read"
 
 
 async def _audit_one(
@@ -148,7 +331,7 @@ async def _audit_one(
     timeout = session.options.timeout
     try:
         with anyio.fail_after(timeout) if timeout else contextlib.nullcontext():
-            image = await session.image(text, platform)
+            image = await session.image(text, platform, head=True)
             result = await image.size()
             selected = await image.manifest()
     except Exception as exc:  # one bad reference must not stop the run
@@ -201,11 +384,12 @@ async def _open_source(args: argparse.Namespace, stdin: TextIO) -> TextIO | None
         raise UsageError(f"cannot read --file {args.file}: {exc.strerror or exc}") from exc
 
 
-async def _references(refs: Sequence[str], source: TextIO | None) -> AsyncIterator[str]:
+async def _references(refs: Sequence[str], source: TextIO | None) -> AsyncGenerator[str, None]:
     """The references to audit, comments and blank lines dropped, the stream read line by line.
 
     One line per trip to a worker thread: a line is audited as soon as it arrives, whatever
-    follows (a pipe may hold the next one back for a long time).
+    follows (a pipe may hold the next one back for a long time). A regular file has nothing to
+    wait for: it is read many lines per trip.
     """
     import anyio
 
@@ -214,9 +398,40 @@ async def _references(refs: Sequence[str], source: TextIO | None) -> AsyncIterat
             yield cleaned
     if source is None:
         return
+    if _is_regular_file(source):  # nothing to wait for: many lines per trip
+        read = functools.partial(_read_lines, source, _LINES_PER_READ)
+        while lines := await anyio.to_thread.run_sync(read):
+            for line in lines:
+                if cleaned := _clean(line):
+                    yield cleaned
+        return
     while line := await anyio.to_thread.run_sync(source.readline):
         if cleaned := _clean(line):
             yield cleaned
+
+
+#: Lines read per trip to a worker thread from a regular file.
+_LINES_PER_READ = 256
+
+
+def _is_regular_file(stream: TextIO) -> bool:
+    import os
+    import stat
+
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # io.StringIO and the like have no fileno
+        return False
+
+
+def _read_lines(stream: TextIO, count: int) -> list[str]:
+    lines = []
+    for _ in range(count):
+        line = stream.readline()
+        if not line:
+            break
+        lines.append(line)
+    return lines
 
 
 def _clean(line: str) -> str:

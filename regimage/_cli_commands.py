@@ -251,6 +251,9 @@ async def inspect(session: Session, args: argparse.Namespace) -> int:
         }
         for i, layer in enumerate(selected.manifest.layers)
     ]
+    if document["platform"] is None and parsed.platform is not None:
+        # A single manifest declares no platform, but inspect has read the config that does.
+        document["platform"] = platform_text(parsed.platform)
     document.update(
         {
             "configDigest": document["config"],
@@ -260,6 +263,9 @@ async def inspect(session: Session, args: argparse.Namespace) -> int:
             "layers": layers,
         }
     )
+    budget = _rate_limit_document(session, args.ref)
+    if budget is not None:  # only from registries that state one (Docker Hub)
+        document["rateLimit"] = budget
     if args.json:
         write_json(session.console.stdout, document)
     else:
@@ -267,19 +273,39 @@ async def inspect(session: Session, args: argparse.Namespace) -> int:
     return 0
 
 
+def _rate_limit_document(session: Session, text: str) -> dict[str, Any] | None:
+    """The pull budget ``text``'s registry stated during the command (Docker Hub), or None."""
+    if text.startswith("oci:"):
+        return None
+    from regimage.reference import Reference
+
+    budget = session.rate_limit(Reference.parse(text).api_host)
+    if budget is None:
+        return None
+    return {
+        "registry": budget.registry,
+        "limit": budget.limit,
+        "remaining": budget.remaining,
+        "window": budget.window,
+        "reset": budget.reset,
+        "text": str(budget),
+    }
+
+
 def _write_inspect(session: Session, d: dict[str, Any]) -> None:
     out = session.console.stdout
-    lines = table(
-        [
-            ["reference", d["reference"]],
-            ["digest", f"{d['digest']}  {d['mediaType']}"],
-            ["manifest", d["manifestDigest"]],
-            ["config", d["configDigest"]],
-            ["platform", d["platform"] or "-"],
-            ["created", d["created"] or "-"],
-            ["size", size_text(d["size"])],
-        ]
-    )
+    rows = [
+        ["reference", d["reference"]],
+        ["digest", f"{d['digest']}  {d['mediaType']}"],
+        ["manifest", d["manifestDigest"]],
+        ["config", d["configDigest"]],
+        ["platform", d["platform"] or "-"],
+        ["created", d["created"] or "-"],
+        ["size", size_text(d["size"])],
+    ]
+    if d.get("rateLimit") is not None:
+        rows.append(["rate limit", d["rateLimit"]["text"]])
+    lines = table(rows)
     lines.append(f"labels ({len(d['labels'])})")
     lines += [f"  {k}={v}" for k, v in sorted(d["labels"].items())]
     lines.append(f"env ({len(d['env'])})")

@@ -116,6 +116,13 @@ def _common_options() -> argparse.ArgumentParser:
         default=suppress,
         help="give up after SECONDS for the whole command (audit: per reference); exit 8",
     )
+    conn.add_argument(
+        "--no-cache",
+        action="store_true",
+        default=suppress,
+        help="do not read or write the disk cache (${XDG_CACHE_HOME:-~/.cache}/regimage: "
+        "manifests and configs by digest, registry challenges, tokens until they expire)",
+    )
     diag = parent.add_argument_group("diagnostics")
     diag.add_argument(
         "-v",

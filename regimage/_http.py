@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import ssl
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import zlib
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from contextlib import aclosing, contextmanager
 from typing import NoReturn
 
 import httpx
@@ -31,6 +33,7 @@ from regimage.errors import (
     SizeLimitExceeded,
     SizeMismatch,
 )
+from regimage.ratelimit import RateLimit, format_duration, registry_display_name
 
 __all__ = [
     "ATTEMPTS",
@@ -39,6 +42,7 @@ __all__ = [
     "MAX_ERROR_BODY_BYTES",
     "MAX_TOKEN_BODY_BYTES",
     "OPERATION",
+    "RATE_LIMIT",
     "body_too_large",
     "is_loopback_host",
     "is_tls_protocol_error",
@@ -69,6 +73,9 @@ OPERATION = "regimage.operation"
 CREDENTIALS_SENT = "regimage.credentials_sent"
 #: Response extension set by the retry transport: how many attempts the answer took.
 ATTEMPTS = "regimage.attempts"
+#: Response extension set by the auth flow: the registry host's last stated budget
+#: (:class:`~regimage.ratelimit.RateLimit`), from this answer or an earlier one.
+RATE_LIMIT = "regimage.rate_limit"
 
 LOGIN_HINT = "log in with --username/--password-stdin or a docker config.json"
 
@@ -285,26 +292,28 @@ async def read_bounded(
         chunks: list[bytes] = []
         total = 0
         with transport_errors(url, reference=reference):
-            async for chunk in response.aiter_bytes():
-                total += len(chunk)
-                if total > limit:
-                    raise SizeLimitExceeded(
-                        f"{what} from {shown} is larger than the {limit}-byte limit; "
-                        "stopped reading",
-                        limit=limit,
-                        url=shown,
-                        reference=reference,
-                    )
-                if expected_size is not None and total > expected_size:
-                    raise SizeMismatch(
-                        f"{what} from {shown} is longer than the {expected_size} bytes its "
-                        "descriptor says; stopped reading",
-                        expected=expected_size,
-                        actual=total,
-                        url=shown,
-                        reference=reference,
-                    )
-                chunks.append(chunk)
+            body = _decoded(response, what=what, reference=reference)
+            async with aclosing(body):
+                async for chunk in body:
+                    total += len(chunk)
+                    if total > limit:
+                        raise SizeLimitExceeded(
+                            f"{what} from {shown} is larger than the {limit}-byte limit; "
+                            "stopped reading",
+                            limit=limit,
+                            url=shown,
+                            reference=reference,
+                        )
+                    if expected_size is not None and total > expected_size:
+                        raise SizeMismatch(
+                            f"{what} from {shown} is longer than the {expected_size} bytes its "
+                            "descriptor says; stopped reading",
+                            expected=expected_size,
+                            actual=total,
+                            url=shown,
+                            reference=reference,
+                        )
+                    chunks.append(chunk)
         if declared is not None and identity and total != declared:
             raise NetworkError(
                 f"{what} from {shown} was cut short: got {total} of the "
@@ -325,12 +334,67 @@ async def read_bounded(
         await response.aclose()
 
 
+#: Largest piece a compressed body is inflated into at a time: a gzip bomb (32 MiB of zeros in one
+#: 32 KiB network read) must not be inflated whole before the size cap can stop it.
+_INFLATE_PIECE_BYTES = 64 * 1024
+_ZLIB_WBITS = {
+    "gzip": 16 + zlib.MAX_WBITS,
+    "x-gzip": 16 + zlib.MAX_WBITS,
+    "deflate": zlib.MAX_WBITS,
+}
+
+
+async def _decoded(
+    response: httpx.Response, *, what: str, reference: str | None
+) -> AsyncGenerator[bytes, None]:
+    """The body's bytes, a gzip or deflate body inflated piece by piece (others as httpx decodes)."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    wbits = _ZLIB_WBITS.get(encoding)
+    if wbits is not None and response.is_stream_consumed:
+        wbits = None  # read (and decoded) already, by httpx: hand out what it holds
+    if wbits is None:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+        return
+    decoder = zlib.decompressobj(wbits)
+    first = True
+    try:
+        async for raw in response.aiter_raw():
+            if first and encoding == "deflate" and raw[:1] != b"\x78":
+                decoder = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, no zlib header
+            first = False
+            data = raw
+            while data:
+                piece = decoder.decompress(data, _INFLATE_PIECE_BYTES)
+                if piece:
+                    yield piece
+                data = decoder.unconsumed_tail
+        rest = decoder.flush()
+    except zlib.error as exc:
+        raise RegistryError(
+            f"{what} from {redact_url(response.request.url)} is not valid {encoding} "
+            f"(Content-Encoding): {exc}",
+            url=redact_url(response.request.url),
+            reference=reference,
+        ) from None
+    if rest:
+        yield rest
+
+
 # ── registry error answers ─────────────────────────────────────────────────────────────────────────
 
 
 def parse_error_body(data: bytes) -> tuple[RegistryErrorDetail, ...]:
-    """The ``errors`` entries of a registry error body; anything unreadable gives ``()``."""
-    if not data or not data.lstrip().startswith(b"{"):
+    """The ``errors`` entries of a registry error body; anything unreadable gives ``()``.
+
+    Object stores behind registries (S3, R2, Azure Blob, GCS) answer XML
+    ``<Error><Code>…</Code><Message>…</Message></Error>``: that is read as one entry.
+    """
+    if not data:
+        return ()
+    if data.lstrip().startswith(b"<"):
+        return _xml_error(data)
+    if not data.lstrip().startswith(b"{"):
         return ()
     try:
         obj = loads_object(data, what="error body")
@@ -358,6 +422,23 @@ def parse_error_body(data: bytes) -> tuple[RegistryErrorDetail, ...]:
             )
         )
     return tuple(details)
+
+
+_XML_CODE = re.compile(rb"<Code>([^<]{1,200})</Code>")
+_XML_MESSAGE = re.compile(rb"<Message>([^<]{1,2000})</Message>")
+
+
+def _xml_error(data: bytes) -> tuple[RegistryErrorDetail, ...]:
+    code = _XML_CODE.search(data)
+    if code is None:
+        return ()
+    message = _XML_MESSAGE.search(data)
+    return (
+        RegistryErrorDetail(
+            code=_clip(code.group(1).decode("utf-8", "replace")),
+            message=_clip(message.group(1).decode("utf-8", "replace")) if message else "",
+        ),
+    )
 
 
 def _detail_text(detail: object) -> str:
@@ -467,19 +548,41 @@ def _raise_status(
         what = f"repository {repository}" if "NAME_UNKNOWN" in codes else None
         message = f"{what} not found" if what else f"{subject} not found in {repository}"
         raise NotFound(message, status=status, errors=errors, url=url, reference=reference)
+    redirected_from = _redirected_from(response)
+    if redirected_from is not None and status in (400, 401, 403):
+        # A storage host (S3, Azure Blob, a CDN) refusing a signed URL the registry handed out.
+        cls = RegistryError if status == 400 else AccessDenied
+        raise cls(
+            f"{host}, where {redirected_from} redirected the download of {subject} of "
+            f"{repository}, refused it (HTTP {status}){quoted}; a signed URL may have expired, "
+            "try again",
+            status=status,
+            errors=errors,
+            url=url,
+            reference=reference,
+        )
     if status == 401:
         sent = bool(response.extensions.get(CREDENTIALS_SENT))
         scope_error = _bearer_error(response) == "insufficient_scope" or "DENIED" in codes
         if sent and scope_error:
             raise AccessDenied(
-                f"the credentials for {host} were accepted but do not allow pulling "
-                f"{repository}{quoted} (or it does not exist)",
+                f"the credentials for {host} were accepted but do not allow "
+                f"{_action(subject, repository)}{quoted}{_not_found_hint(subject)}",
                 status=status,
                 errors=errors,
                 url=url,
                 reference=reference,
             )
-        if sent:
+        if _bearer_error(response) == "invalid_token":
+            # The token server issued this token (so it took the credentials, if any) and the
+            # registry refused it at once: clock skew, or a token server it does not trust.
+            message = (
+                f"the registry {host} refused the token its token server issued for "
+                f"{repository} (invalid_token: expired on arrival or not trusted){quoted}; "
+                "check the clocks of the registry and its token server, and that they agree on "
+                "the service, issuer and signing certificate"
+            )
+        elif sent:
             message = (
                 f"the registry {host} refused the credentials sent for {repository}{quoted}; "
                 f"check the username and password ({LOGIN_HINT})"
@@ -507,10 +610,15 @@ def _raise_status(
         )
     if status == 429:
         retry_after = parse_retry_after_seconds(response.headers.get("retry-after"), time.time())
-        hint = f"; the registry asks to wait {retry_after:g} s" if retry_after is not None else ""
         raise RateLimited(
-            f"rate limited by {host} fetching {subject} from {repository} (HTTP 429{after})"
-            f"{quoted}{hint}",
+            _rate_limited_message(
+                response,
+                codes,
+                subject=subject,
+                repository=repository,
+                quoted=quoted,
+                retry_after=retry_after,
+            ),
             retry_after=retry_after,
             errors=errors,
             url=url,
@@ -526,10 +634,74 @@ def _raise_status(
     )
 
 
+def _redirected_from(response: httpx.Response) -> str | None:
+    """The registry host that redirected to the host that gave this answer, if another one."""
+    if not response.history:
+        return None
+    origin = _host_of(response.history[0].request.url)
+    return origin if origin != _host_of(response.request.url) else None
+
+
+def _action(subject: str, repository: str) -> str:
+    """What a refused request was for, as a verb phrase: ``pulling <repo>``, ``listing…``."""
+    if subject == "catalog":
+        return f"listing the catalog of {repository}"
+    if subject == "tags list":
+        return f"listing the tags of {repository}"
+    return f"pulling {repository}"
+
+
+def _not_found_hint(subject: str) -> str:
+    if subject == "catalog":
+        return " (registries such as Harbor let only administrators list the catalog)"
+    return " (or it does not exist)"
+
+
+def _rate_limited_message(
+    response: httpx.Response,
+    codes: set[str],
+    *,
+    subject: str,
+    repository: str,
+    quoted: str,
+    retry_after: float | None,
+) -> str:
+    """Say which budget ran out and what helps: ``Docker Hub rate limit reached: 0 of 100 pulls
+    left in the 6 h window; log in … to raise it (fetching …: HTTP 429 …)``."""
+    host = _host_of(response.request.url)
+    attempts = response.extensions.get(ATTEMPTS)
+    after = f" after {attempts} attempts" if isinstance(attempts, int) and attempts > 1 else ""
+    budget = response.extensions.get(RATE_LIMIT)
+    budget = budget if isinstance(budget, RateLimit) else None
+    asking = f"fetching {subject} from {repository} (HTTP 429{after}){quoted}"
+    if (budget is None or not budget.exhausted) and "TOOMANYREQUESTS" not in codes:
+        # A request-rate limit (Docker Hub's anti-abuse 429, a proxy): not the pull budget.
+        hint = f"; the registry asks to wait {retry_after:g} s" if retry_after is not None else ""
+        known = f"; {budget}" if budget is not None else ""
+        return f"rate limited by {host} {asking}{hint}{known}"
+    head = f"{registry_display_name(host)} rate limit reached"
+    if budget is not None:
+        head += f": {budget.summary()}"
+    if (budget is None or budget.reset is None) and retry_after is not None:
+        head += f", resets in {format_duration(retry_after)}"
+    if response.extensions.get(CREDENTIALS_SENT):
+        advice = "; the budget of these credentials is used up until the window resets"
+    else:
+        advice = f"; {LOGIN_HINT} to raise it"
+    return f"{head}{advice}; {asking}"
+
+
 async def raise_for_token_status(
-    response: httpx.Response, *, host: str, credentials_sent: bool
+    response: httpx.Response,
+    *,
+    host: str,
+    credentials_sent: bool,
+    scopes: Sequence[str] = (),
 ) -> None:
-    """Return for a 2xx token answer; otherwise raise what the token server's refusal means."""
+    """Return for a 2xx token answer; otherwise raise what the token server's refusal means.
+
+    ``scopes`` are the scopes asked for: the message names the repositories they are about.
+    """
     if response.is_success:
         return
     errors = await _read_error_body(response)
@@ -537,16 +709,18 @@ async def raise_for_token_status(
     realm = redact_url(response.request.url.copy_with(query=None))
     url = redact_url(response.request.url)
     quoted = _quote(errors)
+    wanted = _scopes_text(scopes)
     if status in (401, 403):
         if credentials_sent:
             message = (
-                f"the token server {realm} refused the credentials for {host} (HTTP {status})"
-                f"{quoted}; check the username and password ({LOGIN_HINT})"
+                f"the token server {realm} refused the credentials for {host} asking for "
+                f"{wanted} (HTTP {status}){quoted}; check the username and password, and that "
+                f"they may pull it ({LOGIN_HINT})"
             )
         else:
             message = (
-                f"the token server {realm} refused an anonymous token for {host} (HTTP {status})"
-                f"{quoted}; {LOGIN_HINT}"
+                f"the token server {realm} refused an anonymous token for {wanted} on {host} "
+                f"(HTTP {status}){quoted}; it may be private or may not exist: {LOGIN_HINT}"
             )
         raise AuthenticationError(message, status=status, errors=errors, url=url)
     if status == 429:
@@ -558,8 +732,30 @@ async def raise_for_token_status(
             url=url,
         )
     raise RegistryError(
-        f"the token server {realm} for {host} answered HTTP {status}{quoted}",
+        f"the token server {realm} for {host} answered HTTP {status} asking for {wanted}{quoted}",
         status=status,
         errors=errors,
         url=url,
     )
+
+
+def _scopes_text(scopes: Sequence[str]) -> str:
+    """``pull access to library/ubuntu``, ``pull access to 3 repositories (a, b, …)``, ``the
+    catalog``: what a token request asked for, in words."""
+    repositories: list[str] = []
+    catalog = False
+    for scope in scopes:
+        kind, _, rest = scope.partition(":")
+        if kind == "repository" and rest:
+            repositories.append(rest.rpartition(":")[0] or rest)
+        elif kind == "registry" and rest.startswith("catalog"):
+            catalog = True
+    parts: list[str] = []
+    if len(repositories) == 1:
+        parts.append(f"pull access to {repositories[0]}")
+    elif repositories:
+        shown = ", ".join(repositories[:2]) + (", …" if len(repositories) > 2 else "")
+        parts.append(f"pull access to {len(repositories)} repositories ({shown})")
+    if catalog:
+        parts.append("the catalog")
+    return " and ".join(parts) or "a token"

@@ -7,7 +7,13 @@ The flow (DESIGN.md §5), per request:
    credentials for a Basic host, or nothing;
 2. on a 401, read the ``WWW-Authenticate`` challenge, remember it for the host, get a token (or use
    Basic) and send once more. A token that was refused is dropped from the cache first, so an
-   expired or revoked token is renewed transparently; one re-authentication per request at most.
+   expired or revoked token is renewed transparently; one re-authentication per request at most;
+3. when the host the registry redirected to (S3, Azure Blob, a CDN) refuses the signed URL, ask
+   again once: a refused HEAD as a GET, a refused GET (an expired URL) for a fresh redirect.
+
+Every answer from the registry host is also read for the budget it states (``RateLimit-*``
+headers, Docker Hub's pull limit): :attr:`RegistryAuth.rate_limits` keeps the last one per host,
+and the answer carries it in its ``regimage.rate_limit`` extension for error messages.
 
 Tokens are cached per (registry host, realm, service) and scope with their expiry minus a margin;
 one fetch per scope set is in flight at a time (others wait for it). A token is only ever sent to
@@ -38,6 +44,7 @@ from regimage.errors import (
     RegImageError,
     RegistryError,
 )
+from regimage.ratelimit import RateLimit, RateLimits
 
 __all__ = [
     "CLIENT_ID",
@@ -68,6 +75,9 @@ _POST_FALLBACK_STATUSES = frozenset({400, 401, 404, 405})
 #: The operations whose URLs carry a repository name: /v2/<name>/<endpoint>/<reference>.
 _REPOSITORY_ENDPOINTS = frozenset({"manifests", "blobs", "referrers"})
 _CATALOG_SCOPE = "registry:catalog:*"
+#: What a storage host answers to a HEAD on a URL signed for GET: 403 (S3, the old GHCR
+#: backend: containerd/stargz-snapshotter#167), 400 or 405 from others.
+_HEAD_REFUSED_STATUSES = frozenset({400, 403, 405})
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +160,19 @@ def _is_batch(refused: Token | None, replacement: Token | None) -> bool:
     )
 
 
+def _is_blob(request: httpx.Request) -> bool:
+    return "/blobs/" in request.url.path
+
+
+def _as_get(request: httpx.Request) -> httpx.Request:
+    """The same request as a GET (its answer is read for headers only)."""
+    extensions = dict(request.extensions)
+    operation = extensions.get(_http.OPERATION)
+    if isinstance(operation, str) and operation.endswith("-head"):
+        extensions[_http.OPERATION] = operation.removesuffix("-head")
+    return httpx.Request("GET", request.url, headers=request.headers, extensions=extensions)
+
+
 def _pick(challenges: Sequence[Challenge]) -> Challenge | None:
     """Bearer over Basic; unknown schemes are ignored."""
     for scheme in ("bearer", "basic"):
@@ -191,6 +214,9 @@ class RegistryAuth(httpx.Auth):
         self._tokens: dict[tuple[_Base, str], Token] = {}
         self._locks: dict[tuple[_Base, frozenset[str]], anyio.Lock] = {}
         self._refresh_tokens: dict[tuple[str, str, str], str] = {}
+        self._head_refused: set[str] = set()
+        #: The request budget each registry host last stated (Docker Hub's pull limit).
+        self.rate_limits = RateLimits()
 
     def __repr__(self) -> str:
         return f"<RegistryAuth(hosts={sorted(self._challenges)!r}, tokens={len(self._tokens)})>"
@@ -207,39 +233,101 @@ class RegistryAuth(httpx.Auth):
         host = _netloc(request.url)
         repository, scopes = scopes_for_path(request.url.path)
         creds = await self._credentials.get(host, repository)
+        if request.method == "HEAD" and host in self._head_refused and _is_blob(request):
+            request = _as_get(request)  # this host's storage refuses HEAD: skip the round trips
         sent = await self._authorize(request, host, scopes, creds)
         response = yield request
+        self._settle(host, response, sent)
+        challenge = self._challenge_to_answer(host, response)
+        if challenge is not None:
+            self._challenges[host] = challenge
+            self._open_hosts.discard(host)
+            # Read (bounded by the transport) and release the connection before asking for a
+            # token: the token server may share the registry's per-host capacity.
+            await response.aread()
+            if challenge.error == "invalid_token" and sent.token is not None:
+                self._forget(host, challenge, sent.token)
+            retry = await self._answer(request, host, scopes, creds, challenge, sent)
+            if retry is None:
+                return
+            response = yield request
+            self._settle(host, response, retry)
+            if response.status_code == 401 and retry.token is not None:
+                refused = self._challenge_of(response)
+                if refused is not None and refused.error == "invalid_token":
+                    self._forget(host, refused, retry.token)
+            elif (
+                response.is_success
+                and challenge.error == "insufficient_scope"
+                and _is_batch(sent.token, retry.token)
+            ):
+                # A many-scope token was refused where a one-scope token works: this registry
+                # honours only part of a batch (it answered insufficient_scope).
+                logger.debug("%s does not honour many-scope tokens; fetching one per scope", host)
+                self._no_batch.add(host)
+            sent = retry
+        follow_up = self._after_refused_redirect(request, host, response)
+        if follow_up is not None:
+            response = yield follow_up
+            self._settle(host, response, sent)
+
+    def _settle(self, host: str, response: httpx.Response, sent: _Sent) -> None:
+        """Note on an answer what went with its request, and the host's budget it states."""
         response.extensions[_http.CREDENTIALS_SENT] = sent.credentials
+        before = self.rate_limits.get(host)
+        for answer in (*response.history, response):
+            if "ratelimit-limit" in answer.headers and _netloc(answer.request.url) == host:
+                self.rate_limits.observe(host, answer.headers.multi_items())
+        budget = self.rate_limits.get(host)
+        if budget is not None and budget != before:
+            logger.debug("%s budget: %s", host, budget.summary())
+        if budget is not None:
+            response.extensions[_http.RATE_LIMIT] = budget
+
+    def _challenge_to_answer(self, host: str, response: httpx.Response) -> Challenge | None:
+        """The challenge of a 401 from the registry itself (not from a host it redirected to)."""
         if response.status_code != 401 or _netloc(response.request.url) != host:
-            return
-        challenge = self._challenge_of(response)
-        if challenge is None:
-            return
-        self._challenges[host] = challenge
-        self._open_hosts.discard(host)
-        # Read (bounded by the transport) and release the connection before asking for a token:
-        # the token server may share the registry's per-host capacity.
-        await response.aread()
-        if challenge.error == "invalid_token" and sent.token is not None:
-            self._forget(host, challenge, sent.token)
-        retry = await self._answer(request, host, scopes, creds, challenge, sent)
-        if retry is None:
-            return
-        response = yield request
-        response.extensions[_http.CREDENTIALS_SENT] = retry.credentials
-        if response.status_code == 401 and retry.token is not None:
-            refused = self._challenge_of(response)
-            if refused is not None and refused.error == "invalid_token":
-                self._forget(host, refused, retry.token)
-        elif (
-            response.is_success
-            and challenge.error == "insufficient_scope"
-            and _is_batch(sent.token, retry.token)
-        ):
-            # A many-scope token was refused where a one-scope token works: this registry
-            # honours only part of a batch (it answered insufficient_scope).
-            logger.debug("%s does not honour many-scope tokens; fetching one per scope", host)
-            self._no_batch.add(host)
+            return None
+        return self._challenge_of(response)
+
+    def _after_refused_redirect(
+        self, request: httpx.Request, host: str, response: httpx.Response
+    ) -> httpx.Request | None:
+        """What to send after the host a registry redirected to refused the request, or None.
+
+        Signed storage URLs are made for one method and live minutes (containerd/stargz-snapshotter
+        #167, 2020: GHCR's storage answered 403 to HEAD, and 403 once its URL expired after
+        ~300 s). A refused HEAD is sent again as GET (whose answer carries the same headers; the
+        body is not read), and this host's blob HEADs go as GET from then on; a refused GET asks
+        the registry once more, for a fresh URL.
+        """
+        if not response.history or _netloc(response.request.url) == host:
+            return None
+        target = _netloc(response.request.url)
+        status = response.status_code
+        if request.method == "HEAD" and status in _HEAD_REFUSED_STATUSES:
+            logger.debug(
+                "%s (redirected from %s) refused HEAD with %d; asking with GET",
+                target,
+                host,
+                status,
+            )
+            if _is_blob(request):
+                self._head_refused.add(host)
+            return _as_get(request)
+        if request.method == "GET" and status == 403:
+            logger.debug(
+                "%s (redirected from %s) refused a signed URL with 403; asking %s for a fresh one",
+                target,
+                host,
+                host,
+            )
+            return request
+        return None
+
+    def rate_limit(self, host: str) -> RateLimit | None:
+        """The budget ``host`` (``host:port`` as requested) last stated, or None."""
+        return self.rate_limits.get(host)
 
     async def _authorize(
         self,
@@ -428,9 +516,15 @@ class RegistryAuth(httpx.Auth):
                 response = None
         if response is None:
             basic = usable if usable is not None and usable.has_password else None
+            if usable is not None and usable.identity_token and not usable.password:
+                # The refresh POST was refused (GCR: 404): send the identity token as the Basic
+                # password, as containerd's fallback does.
+                basic = Credentials(username=usable.username, password=usable.identity_token)
             with_credentials = basic is not None
             response = await self._get_token(realm, service, scope_list, basic)
-        await _http.raise_for_token_status(response, host=host, credentials_sent=with_credentials)
+        await _http.raise_for_token_status(
+            response, host=host, credentials_sent=with_credentials, scopes=scope_list
+        )
         data = await _http.read_bounded(response, _http.MAX_TOKEN_BODY_BYTES, what="token response")
         token = self._parse_token(data, realm, host, frozenset(scopes), with_credentials)
         if token.refresh_token and with_credentials:

@@ -12,7 +12,7 @@ Commands (one verb per library call, crane's set)::
     regimage inspect REF [--platform P]... [--json]
     regimage tags REPO [--json]
     regimage referrers REF [--artifact-type T] [--json]
-    regimage audit [REF...] [--file F] [--jobs N] [--csv] [--platform P]...
+    regimage audit [REF...] [--file F] [--jobs N] [--budget N] [--csv] [--platform P]...
 
 REF is a registry reference (``ubuntu``, ``ghcr.io/acme/api:1.4``, ``host:5000/repo@sha256:…``) or an
 OCI image layout directory, ``oci:DIR[:TAG]``. Every command also takes the connection options
@@ -40,7 +40,9 @@ Digests are ``"sha256:…"`` strings, sizes integers in bytes, platforms ``"os/a
 - ``inspect``: every key of ``size`` and ``rootfs``, plus ``configDigest`` (same value as ``config``),
   ``created``, ``labels`` {…}, ``env`` […], ``layers`` [{``digest``, ``mediaType``, ``size``, ``diffID``,
   ``createdBy``}] (``createdBy`` pairs each layer with its history entry, empty-layer entries skipped;
-  null when the history is shorter).
+  null when the history is shorter), ``rateLimit`` {``registry``, ``limit``, ``remaining``, ``window``
+  (seconds or null), ``reset`` (seconds or null), ``text``}: the pull budget the registry stated
+  after the inspection, present only when it stated one (Docker Hub).
 - ``digest``: ``reference``, ``digest`` (the root's, or the platform manifest's with ``--platform``),
   ``mediaType``, ``size`` (of that document).
 - ``platforms``: ``reference``, ``digest``, ``platforms`` [``"os/arch[/variant]"``…].
@@ -69,7 +71,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, unique
 from typing import TYPE_CHECKING, TextIO, TypeAlias
@@ -80,9 +82,8 @@ from regimage._version import __version__
 if TYPE_CHECKING:
     import argparse
 
-    import anyio
-
     from regimage.image import Image
+    from regimage.ratelimit import RateLimit
     from regimage.registry import RegistryProvider
 
 __all__ = ["EXIT_CODES", "SEVERITY", "ExitStatus", "exit_status_for", "main"]
@@ -177,6 +178,7 @@ class Options:
     timeout: float | None = None
     verbose: bool = False
     debug: bool = False
+    cache: bool = True  # the disk cache (--no-cache turns it off)
 
     def __repr__(self) -> str:  # the password never reaches a repr
         return (
@@ -238,6 +240,7 @@ def _options(args: argparse.Namespace, environ: Mapping[str, str], stdin: TextIO
         timeout=getattr(args, "timeout", None),
         verbose=getattr(args, "verbose", False),
         debug=getattr(args, "debug", False),
+        cache=not getattr(args, "no_cache", False),
     )
 
 
@@ -258,7 +261,6 @@ class Session:
         self.options = options
         self._stack = stack
         self._registry: RegistryProvider | None = None
-        self._contacted: dict[str, anyio.Event] = {}
 
     async def registry(self) -> RegistryProvider:
         """The run's one RegistryProvider; open it from the task that owns the session."""
@@ -266,10 +268,18 @@ class Session:
             self._registry = await self._stack.enter_async_context(open_registry(self.options))
         return self._registry
 
-    async def image(self, text: str, platform: Sequence[str] | None = None) -> Image:
+    async def image(
+        self, text: str, platform: Sequence[str] | None = None, *, head: bool = False
+    ) -> Image:
         """Resolve ``text`` (a registry reference or ``oci:DIR[:TAG]``) to an Image; ``platform``
-        (the --platform values, best first) selects from an index, None: this machine's."""
+        (the --platform values, best first) selects from an index, None: this machine's.
+
+        ``head``: resolve a tag with HEAD where the registry does not count HEADs against its pull
+        budget (Docker Hub), then read the document by digest: the same pulls, but the budget is
+        known before one is spent, and a digest seen before costs nothing more.
+        """
         from regimage.image import Image
+        from regimage.ratelimit import head_is_uncounted
 
         spec = list(platform) if platform else None
         if text.startswith("oci:"):
@@ -281,34 +291,29 @@ class Session:
 
         reference = Reference.parse(text)
         registry = await self.registry()
-        async with self._first_contact(reference.api_host):
-            return await Image.resolve(reference, registry, platform=spec)
+        # Concurrent resolves need no ordering here: the provider lets its first request to a
+        # host go alone and holds the others until the host has answered it.
+        if head and reference.digest is None and head_is_uncounted(reference.api_host):
+            target = await registry.resolve(reference, head=True)
+            image = Image(str(reference), target, registry.repository(reference))
+            return image.with_platform(spec)
+        return await Image.resolve(reference, registry, platform=spec)
 
-    @contextlib.asynccontextmanager
-    async def _first_contact(self, host: str) -> AsyncIterator[None]:
-        """Let one resolve per registry host go first; the others wait until it has answered.
+    def rate_limit(self, host: str) -> RateLimit | None:
+        """The request budget ``host`` stated in this run's last answer that carried one."""
+        if self._registry is None:
+            return None
+        # RegistryProvider.rate_limit (issue #9); a stand-in registry (tests) may lack it.
+        lookup = getattr(self._registry, "rate_limit", None)
+        found = lookup(host) if callable(lookup) else None
+        from regimage.ratelimit import RateLimit
 
-        The first exchange learns what every later request reuses (HTTPS or plain HTTP on a
-        loopback registry, the token realm); audit's concurrent workers would otherwise all make
-        it at once. (As of 2026-11, RegistryProvider's HTTPS→HTTP fallback for loopback hosts also
-        fails requests that were in flight when another one learned the scheme.)
-        """
-        import anyio
-
-        first = self._contacted.get(host)
-        if first is not None:
-            await first.wait()
-            yield
-            return
-        first = self._contacted[host] = anyio.Event()
-        try:
-            yield
-        finally:
-            first.set()
+        return found if isinstance(found, RateLimit) else None
 
 
 def open_registry(options: Options) -> RegistryProvider:
     """A RegistryProvider configured from the command line (the seam tests replace with a fake)."""
+    from regimage.cache import DiskCache
     from regimage.registry import RegistryProvider
 
     return RegistryProvider(
@@ -317,6 +322,7 @@ def open_registry(options: Options) -> RegistryProvider:
         plain_http=options.plain_http,
         verify_tls=not options.insecure,
         ca_file=options.ca_file,
+        cache=DiskCache() if options.cache else None,
     )
 
 

@@ -474,13 +474,17 @@ async def _platforms_of(
 ) -> list[Platform | None]:
     """The platform of each manifest (declared, else from its config), read concurrently."""
 
-    async def one(i: int) -> Platform | None:
-        if i < len(skip) and skip[i]:
-            return descriptors[i].platform
-        return await handler.platform_of(descriptors[i])
-
-    calls = [functools.partial(one, i) for i in range(len(descriptors))]
-    return await _gather(calls, limit=DEFAULT_CONCURRENCY)
+    found: list[Platform | None] = [d.platform for d in descriptors]
+    # Declared (or skipped) platforms cost nothing; only the others are read, concurrently.
+    unread = [
+        i
+        for i, d in enumerate(descriptors)
+        if d.platform is None and not (i < len(skip) and skip[i])
+    ]
+    calls = [functools.partial(handler.platform_of, descriptors[i]) for i in unread]
+    for i, platform in zip(unread, await _gather(calls, limit=DEFAULT_CONCURRENCY), strict=True):
+        found[i] = platform
+    return found
 
 
 def _distinct_size(visits: Sequence[Visit]) -> int:

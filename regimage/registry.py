@@ -11,17 +11,17 @@ reading its manifest costs one request.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import re
 import ssl
 import time
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 import anyio
 import httpx
@@ -29,8 +29,11 @@ import httpx
 import regimage._http as _http
 import regimage.mediatypes as mediatypes
 from regimage._json import loads_object
+from regimage._pool import ConnectionPool, PoolTransport
 from regimage._version import __version__
 from regimage.auth import RegistryAuth
+from regimage.cache import DEFAULT_CACHE_BYTES, ContentCache, DiskCache, MemoryCache
+from regimage.challenge import Challenge
 from regimage.credentials import Credentials, CredentialStore
 from regimage.descriptor import Descriptor
 from regimage.digest import Digest
@@ -41,14 +44,16 @@ from regimage.errors import (
     InvalidDocument,
     NetworkError,
     NotFound,
+    RegImageError,
     RegistryError,
     SizeLimitExceeded,
     SizeMismatch,
     UnsupportedMediaType,
 )
 from regimage.manifest import Index, Schema1Manifest, parse_document
+from regimage.ratelimit import RateLimit
 from regimage.reference import DEFAULT_DOMAIN, DOCKER_HUB_API_HOST, Reference
-from regimage.transport import PoolTransport, RequestStats, RetryPolicy, build_transport
+from regimage.transport import RequestStats, RetryPolicy, build_transport
 
 __all__ = [
     "DEFAULT_CACHE_BYTES",
@@ -58,6 +63,7 @@ __all__ = [
     "MAX_LIST_PAGE_BYTES",
     "MAX_MANIFEST_BYTES",
     "ContentCache",
+    "DiskCache",
     "MemoryCache",
     "RegistryProvider",
     "Repository",
@@ -82,8 +88,6 @@ DEFAULT_CONNECTIONS_PER_HOST = 32
 #: Connect and read timeout per socket operation; an overall budget is the caller's
 #: ``anyio.fail_after``.
 DEFAULT_TIMEOUT_SECONDS = 30.0
-#: Verified content kept in memory by the default cache.
-DEFAULT_CACHE_BYTES = 64 * MIB
 #: Redirects followed per request (blob GETs redirect to CDNs once or twice).
 MAX_REDIRECTS = 10
 #: Characters a tag may not hold, replaced by ``-`` in referrers fallback tags (OCI
@@ -95,44 +99,6 @@ SCHEMA1_HINT = (
     "legacy schema1 manifest; regimage reads only Docker schema2 and OCI images: rebuild the "
     "image or copy it with a current tool (docker buildx, skopeo copy) to convert it"
 )
-
-
-class ContentCache(Protocol):
-    """Where verified content is kept between requests, keyed by ``host/repository@digest``."""
-
-    def get(self, key: str) -> bytes | None: ...
-
-    def put(self, key: str, data: bytes) -> None: ...
-
-
-class MemoryCache:
-    """A least-recently-used cache of verified content, bounded in bytes."""
-
-    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[str, bytes] = OrderedDict()
-        self._size = 0
-
-    def get(self, key: str) -> bytes | None:
-        data = self._items.get(key)
-        if data is not None:
-            self._items.move_to_end(key)
-        return data
-
-    def put(self, key: str, data: bytes) -> None:
-        if len(data) > self.max_bytes:
-            return
-        old = self._items.pop(key, None)
-        if old is not None:
-            self._size -= len(old)
-        self._items[key] = data
-        self._size += len(data)
-        while self._size > self.max_bytes:
-            _, evicted = self._items.popitem(last=False)
-            self._size -= len(evicted)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 def _base_type(content_type: str | None) -> str:
@@ -240,18 +206,35 @@ class RegistryProvider:
         self._max_manifest = max_manifest_bytes
         self._max_blob = max_blob_bytes
         self._cache: ContentCache = cache if cache is not None else MemoryCache()
-        self._schemes: dict[str, str] = {}
-        self._probes: dict[str, anyio.Lock] = {}
+        self._disk = cache if isinstance(cache, DiskCache) else None
+        self._schemes: dict[str, str] = {}  # confirmed by an answer
+        self._hints: dict[str, str] = {}  # from the disk cache, to be confirmed
+        self._contact: dict[str, anyio.Event] = {}  # set once a host has answered
+        self._prepared: set[str] = set()
+        self._saved_challenges: dict[str, Challenge] = {}
+        self._open_hosts: set[str] = set()
+        self._ping_locks: dict[str, anyio.Lock] = {}
         self.stats = RequestStats()
-        inner = transport or PoolTransport(_tls_factory(ca_file, verify_tls))
+        if transport is None:
+            transport = PoolTransport(
+                _tls_factory(ca_file, verify_tls), max_per_origin=max_connections_per_host
+            )
+        self._pool = transport.pool if isinstance(transport, PoolTransport) else None
         self._client = httpx.AsyncClient(
             transport=build_transport(
-                inner, retry=retry, per_host=max_connections_per_host, stats=self.stats
+                transport,
+                retry=retry,
+                per_host=max_connections_per_host,
+                stats=self.stats,
+                token_cache=self._disk,
+                on_response=self._answered,
             ),
             trust_env=False,
             follow_redirects=True,
             max_redirects=MAX_REDIRECTS,
-            timeout=httpx.Timeout(timeout),
+            # Socket operations time out; waiting for a free connection does not (a batch may
+            # queue thousands of requests: its caller bounds the whole with anyio.fail_after).
+            timeout=httpx.Timeout(timeout, pool=None),
             headers={"User-Agent": f"regimage/{__version__}"},
             cookies=_cookie_jar(),
         )
@@ -278,7 +261,7 @@ class RegistryProvider:
     # ── sending ───────────────────────────────────────────────────────────────────────────────────
 
     def _scheme(self, host: str) -> str:
-        known = self._schemes.get(host)
+        known = self._schemes.get(host) or self._hints.get(host)
         if known is not None:
             return known
         return "http" if self._plain_all or host in self._plain_hosts else "https"
@@ -296,6 +279,47 @@ class RegistryProvider:
         """``scheme://host`` as this provider currently reaches ``host``."""
         return f"{self._scheme(host)}://{host}"
 
+    def _answered(self, request: httpx.Request, response: httpx.Response) -> None:
+        """Every answer, as the transport receives it: the first from a host confirms its scheme
+        and lets the requests held back for it go (see :meth:`_open`)."""
+        host = request.url.netloc.decode("ascii")
+        if host not in self._schemes and host in self._contact:
+            self._schemes[host] = request.url.scheme
+        event = self._contact.get(host)
+        if event is not None and not event.is_set():
+            event.set()
+
+    def _prepare(self, host: str) -> None:
+        """First use of ``host`` in this provider: take what the disk cache knows about it."""
+        self._prepared.add(host)
+        disk = self._disk
+        if disk is None:
+            return
+        loopback = _http.is_loopback_host(host)
+        if loopback and self._may_fall_back(host):
+            scheme = disk.scheme(host)
+            if scheme is not None:
+                self._hints[host] = scheme
+        if self._auth.challenge_for(host) is None:
+            found = disk.challenge(host, loopback=loopback)
+            if found is not None:
+                challenge = Challenge(*found)
+                self._saved_challenges[host] = challenge
+                # RegistryAuth learns challenges from 401 answers: hand it the remembered one.
+                remembered = httpx.Response(
+                    401,
+                    headers={"WWW-Authenticate": _challenge_header(challenge)},
+                    request=httpx.Request("GET", f"{self._scheme(host)}://{host}/v2/"),
+                )
+                self._auth.observe(remembered)
+
+    def _settled(self, host: str) -> bool:
+        """Whether requests to ``host`` may go at once: its scheme is known (or not in doubt) and
+        so is what it wants (a challenge, or nothing)."""
+        if self._may_fall_back(host) and host not in self._hints:
+            return False
+        return host in self._open_hosts or self._auth.challenge_for(host) is not None
+
     async def _open(
         self,
         method: str,
@@ -310,18 +334,24 @@ class RegistryProvider:
     ) -> httpx.Response:
         """Send one registry API request and return its (streaming, unread) answer.
 
-        The first request to a loopback host whose scheme is not settled goes alone (the others
-        wait for it): it finds out whether the registry speaks TLS, falling back to plain HTTP.
+        The first request to a host goes alone; the others wait until the host has answered it
+        (the answer's headers, not the whole exchange). It finds out whether a loopback registry
+        speaks TLS, and what the registry wants (its 401 challenge), so that the requests held
+        back go with the right scheme and a token, not all into the same 401.
         """
-        if self._may_fall_back(host):
-            lock = self._probes.get(host)
-            if lock is None:
-                lock = self._probes[host] = anyio.Lock()
-            async with lock:
-                if self._may_fall_back(host):
-                    return await self._send(
-                        method, host, target, operation, reference, headers, params, authenticate
-                    )
+        if host not in self._prepared:
+            self._prepare(host)
+        event = self._contact.get(host)
+        if event is None and not self._settled(host):
+            event = self._contact[host] = anyio.Event()
+            try:
+                return await self._send(
+                    method, host, target, operation, reference, headers, params, authenticate
+                )
+            finally:
+                event.set()
+        if event is not None and not event.is_set():
+            await event.wait()
         return await self._send(
             method, host, target, operation, reference, headers, params, authenticate
         )
@@ -350,7 +380,17 @@ class RegistryProvider:
                 response = await self._client.send(
                     request, auth=self._auth if authenticate else None, stream=True
                 )
+            except httpx.InvalidURL as exc:  # httpx refused to follow a redirect
+                raise RegistryError(
+                    f"{host} redirected {_http.redact_url(request.url)} to an invalid URL: "
+                    f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}",
+                    url=_http.redact_url(request.url),
+                    reference=reference,
+                ) from exc
             except httpx.HTTPError as exc:
+                hinted = self._hints.get(host) == scheme and host not in self._schemes
+                if hinted:
+                    self._drop_hint(host)  # the remembered scheme failed: find out again
                 if (
                     scheme == "https"
                     and self._may_fall_back(host)
@@ -359,9 +399,48 @@ class RegistryProvider:
                     logger.debug("%s does not speak TLS; using plain HTTP (loopback)", host)
                     self._schemes[host] = "http"
                     continue
+                if hinted and scheme == "http" and isinstance(exc, httpx.TransportError):
+                    continue  # maybe a TLS port now: try HTTPS first, as for a new host
                 raise _http.map_transport_error(exc, request.url, reference=reference) from exc
+            if (
+                response.status_code == 400
+                and scheme == "http"
+                and self._hints.get(host) == "http"
+                and await _speaks_tls(response)
+            ):
+                self._drop_hint(host)  # plain HTTP to a TLS port: the hint is stale
+                self._schemes.pop(host, None)
+                continue
             self._schemes.setdefault(host, scheme)
+            if self._disk is not None:
+                self._remember(host, scheme)
             return response
+
+    def _drop_hint(self, host: str) -> None:
+        self._hints.pop(host, None)
+        if self._disk is not None:
+            self._disk.set_scheme(host, None)
+
+    def _remember(self, host: str, scheme: str) -> None:
+        """Write what was learned about ``host`` to the disk cache (when it changed)."""
+        disk = self._disk
+        if disk is None:  # pragma: no cover - callers check
+            return
+        if (
+            self._hints.get(host) != scheme
+            and _http.is_loopback_host(host)
+            and not self._plain_all
+            and host not in self._plain_hosts
+        ):
+            self._hints[host] = scheme
+            disk.set_scheme(host, scheme)
+        challenge = self._auth.challenge_for(host)
+        if challenge is None:
+            return
+        kept = _lasting(challenge)
+        if self._saved_challenges.get(host) != kept:
+            self._saved_challenges[host] = kept
+            disk.set_challenge(host, kept.scheme, kept.params)
 
     # ── manifests ─────────────────────────────────────────────────────────────────────────────────
 
@@ -472,6 +551,7 @@ class RegistryProvider:
         """The document's media type: the Content-Type when it names one, else the JSON's."""
         declared = _base_type(content_type)
         if mediatypes.is_index(declared) or mediatypes.is_manifest(declared):
+            _check_declared_type(data, declared, ref)
             return declared
         if mediatypes.is_schema1(declared):
             raise UnsupportedMediaType(f"{SCHEMA1_HINT} ({ref})", media_type=declared)
@@ -763,31 +843,79 @@ class RegistryProvider:
         """Get pull tokens for many repositories at once (about 50 scopes per token request).
 
         Best effort, for batches: afterwards each repository's first request carries a token and
-        skips the 401 round trip. Failures are left for the requests themselves to report.
+        skips the 401 round trip. A registry whose challenge is not known yet is asked with one
+        ``GET /v2/``. While the tokens are fetched, connections to the registry are opened for
+        the requests to come. Failures are left for the requests themselves to report.
         """
         by_host: dict[str, set[str]] = {}
         for ref in refs:
             reference = _as_reference(ref)
             by_host.setdefault(reference.api_host, set()).add(reference.scope("pull"))
         for host, scopes in by_host.items():
-            if self._auth.challenge_for(host) is None:
-                try:
-                    response = await self._open(
-                        "GET",
-                        host,
-                        "/v2/",
-                        operation="ping",
-                        reference=None,
-                        authenticate=False,
-                    )
-                except (NetworkError, RegistryError) as exc:
-                    logger.debug("authorize: cannot reach %s: %s", host, exc)
-                    continue
-                try:
-                    self._auth.observe(response)
-                finally:
-                    await response.aclose()
-            await self._auth.authorize(self.base_url(host), scopes)
+            if host not in self._prepared:
+                self._prepare(host)
+            if not await self._learn_challenge(host):
+                continue
+            async with anyio.create_task_group() as group:
+                if self._pool is not None:
+                    group.start_soon(self._preconnect, host, len(scopes))
+                await self._auth.authorize(self.base_url(host), scopes)
+
+    async def _learn_challenge(self, host: str) -> bool:
+        """Make sure ``host``'s challenge (or that it needs none) is known; False when the
+        registry cannot be reached."""
+        if host in self._open_hosts or self._auth.challenge_for(host) is not None:
+            return True
+        lock = self._ping_locks.get(host)
+        if lock is None:
+            lock = self._ping_locks[host] = anyio.Lock()
+        async with lock:
+            if host in self._open_hosts or self._auth.challenge_for(host) is not None:
+                return True
+            try:
+                response = await self._open(
+                    "GET", host, "/v2/", operation="ping", reference=None, authenticate=False
+                )
+            except (NetworkError, RegistryError) as exc:
+                logger.debug("authorize: cannot reach %s: %s", host, exc)
+                return False
+            try:
+                if self._auth.observe(response) is None and response.is_success:
+                    self._open_hosts.add(host)
+            finally:
+                await response.aclose()
+            if self._disk is not None:
+                self._remember(host, self._scheme(host))
+        return True
+
+    async def _preconnect(self, host: str, count: int) -> None:
+        if self._pool is None:  # pragma: no cover - callers check
+            return
+        opened = await self._pool.preconnect(self.base_url(host), count)
+        if opened:
+            logger.debug("opened %d connection(s) to %s ahead of the requests", opened, host)
+
+    @property
+    def pool(self) -> ConnectionPool | None:
+        """The connection pool (None when a ``transport`` was passed in)."""
+        return self._pool
+
+    def rate_limit(self, registry: Reference | str) -> RateLimit | None:
+        """The request budget ``registry`` stated in its last answer that carried one, or None.
+
+        ``registry`` is a host (``docker.io``, ``ghcr.io``, ``host:port``) or a reference to an
+        image on it. Docker Hub states its pull budget on manifest answers, HEADs included
+        (which it does not count): ``76 of 100 pulls left in the 6 h window``. None means the
+        registry has not stated one (yet): most registries never do, and Docker Hub does not for
+        paid accounts.
+        """
+        host = registry.api_host if isinstance(registry, Reference) else _api_host(registry)
+        return self._auth.rate_limit(host)
+
+    @property
+    def rate_limits(self) -> dict[str, RateLimit]:
+        """Every budget stated so far, by API host."""
+        return self._auth.rate_limits.as_dict()
 
     def repository(self, ref: Reference | str) -> Repository:
         """A :class:`~regimage.provider.Provider` for content of ``ref``'s repository."""
@@ -911,8 +1039,10 @@ def _next_link(response: httpx.Response, host: str) -> str | None:
 
 def _string_list(data: bytes, field: str, what: str) -> list[str]:
     obj = loads_object(data, what=what)
-    value = obj.get(field)
-    if value is None:
+    if field not in obj:
+        raise InvalidDocument(f"{what} has no {field!r} field")
+    value = obj[field]
+    if value is None:  # some registries send null for an empty list
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidDocument(f"{what} field {field!r} must be a list of strings")
@@ -923,6 +1053,55 @@ def _index_entries(data: bytes, content_type: str | None) -> list[Descriptor]:
     declared = _base_type(content_type)
     index = Index.parse(data, declared if mediatypes.is_index(declared) else None)
     return list(index.manifests)
+
+
+def _check_declared_type(data: bytes, declared: str, ref: Reference) -> None:
+    """Refuse a document whose own ``mediaType`` contradicts the Content-Type it came with (an
+    index served as a manifest, or the reverse). A quick look, not the strict parse: documents
+    that are not JSON objects are left for the parser to report."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return
+    own = obj.get("mediaType") if isinstance(obj, dict) else None
+    if not isinstance(own, str) or own == declared:
+        return
+    if mediatypes.is_index(own) != mediatypes.is_index(declared) or not (
+        mediatypes.is_index(own) or mediatypes.is_manifest(own)
+    ):
+        raise InvalidDocument(
+            f"{ref}: the registry served the document as {declared} but it says it is {own}"
+        )
+
+
+def _lasting(challenge: Challenge) -> Challenge:
+    """A challenge without what belongs to one request (``scope``, ``error``…): what a host
+    answers every time."""
+    params = {k: v for k, v in challenge.params.items() if k not in _REQUEST_PARAMS}
+    return Challenge(challenge.scheme, params)
+
+
+_REQUEST_PARAMS = frozenset({"scope", "error", "error_description", "error_uri"})
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _challenge_header(challenge: Challenge) -> str:
+    """``Bearer realm="…",service="…"``: a challenge as a WWW-Authenticate value."""
+    params = ",".join(f"{k}={_quote(v)}" for k, v in challenge.params.items())
+    scheme = challenge.scheme.capitalize()
+    return f"{scheme} {params}" if params else scheme
+
+
+async def _speaks_tls(response: httpx.Response) -> bool:
+    """Whether a 400 answer to plain HTTP is a TLS server's "HTTP request to an HTTPS server"."""
+    try:
+        body = await response.aread()  # an error body: bounded by the transport
+    except (RegImageError, httpx.HTTPError):
+        return False
+    return b"https server" in body[:4096].lower()
 
 
 def _subject_digest(subject: Descriptor | Digest | str) -> Digest:

@@ -3,37 +3,43 @@
 Each layer is an ``httpx.AsyncBaseTransport`` wrapping the next, as go-containerregistry stacks
 its round trippers; :func:`build_transport` puts them in order::
 
-    RetryTransport → HostLimitTransport → LoggingTransport → inner (httpx.AsyncHTTPTransport)
+    RetryTransport → [HostLimitTransport] → LoggingTransport → inner
 
 The retry layer is outermost so that the host's capacity is given back while it sleeps; logging is
-innermost so that every attempt is one log line and one count in :class:`RequestStats`.
+innermost so that every attempt is one log line and one count in :class:`RequestStats`. The inner
+transport is regimage's :class:`~regimage._pool.PoolTransport` (one bounded pool per origin, so no
+limit layer is needed) or any other, e.g. ``httpx.AsyncHTTPTransport`` under pytest-httpx, which
+then gets the per-host limit in front.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
-import ssl
 import time
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
-import httpcore
 import httpx
 
 import regimage._http as _http
+from regimage._pool import PoolTransport
+from regimage.cache import DiskCache
 
 __all__ = [
+    "FROM_CACHE",
     "RETRY_STATUSES",
     "HostLimitTransport",
     "LoggingTransport",
-    "OriginPool",
     "PoolTransport",
     "RequestStats",
     "RetryPolicy",
     "RetryTransport",
+    "TokenCacheTransport",
     "build_transport",
 ]
 
@@ -41,8 +47,6 @@ logger = logging.getLogger("regimage")
 
 #: Answers worth another attempt: timeout, rate limit, and the gateway family of 5xx.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-#: How long an idle connection is kept for reuse.
-KEEPALIVE_SECONDS = 5.0
 #: Methods that may be re-sent after the connection broke mid-request.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -186,10 +190,12 @@ class LoggingTransport(httpx.AsyncBaseTransport):
         *,
         stats: RequestStats | None = None,
         max_error_body: int = _http.MAX_ERROR_BODY_BYTES,
+        on_response: Callable[[httpx.Request, httpx.Response], None] | None = None,
     ) -> None:
         self._inner = inner
         self.stats = stats if stats is not None else RequestStats()
         self._max_error_body = max_error_body
+        self._on_response = on_response
         self._warned: set[str] = set()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -208,6 +214,8 @@ class LoggingTransport(httpx.AsyncBaseTransport):
             raise
         operation = request.extensions.get(_http.OPERATION)
         self.stats.add(operation if isinstance(operation, str) else _classify(request))
+        if self._on_response is not None:
+            self._on_response(request, response)
         self._warn_once(request, response)
         limit = self._max_error_body if response.status_code >= 300 else None
         watched = _watch(response, request.url, limit)
@@ -370,168 +378,138 @@ class RetryTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-class OriginPool:
-    """httpcore connections kept per origin and handed out in constant time.
+# ── tokens from the disk cache ─────────────────────────────────────────────────────────────────────
 
-    httpcore's ``AsyncConnectionPool`` re-examines every connection (one socket poll each) whenever
-    a request starts or ends, so a batch with hundreds of connections spends most of its CPU there
-    (81 % with 200 connections, DESIGN.md §10). Here each origin has a stack of idle connections: a
-    request takes the most recently used one still usable, or opens a new one, and closing its
-    response gives the connection back. There is no limit of its own: :class:`HostLimitTransport`
-    above bounds requests, hence connections, per host. Only httpcore's public connection class is
-    used; ``tls`` makes the TLS context, called on the first HTTPS connection only.
+
+#: Response extension on a token answer served from the disk cache.
+FROM_CACHE = "regimage.from_cache"
+
+
+def _token_request_key(request: httpx.Request) -> tuple[str, str, str, list[str]] | None:
+    """(realm, service, identity, scopes) of a cacheable token request: a GET that auth made."""
+    if request.method != "GET" or request.extensions.get(_http.OPERATION) != "token":
+        return None
+    url = request.url
+    params = url.params
+    others = sorted((k, v) for k, v in params.multi_items() if k not in ("scope", "service"))
+    realm = str(url.copy_with(query=None, fragment=None))
+    if others:
+        realm += "?" + "&".join(f"{k}={v}" for k, v in others)
+    authorization = request.headers.get("authorization")
+    identity = (
+        hashlib.sha256(authorization.encode("utf-8", "surrogateescape")).hexdigest()
+        if authorization
+        else "anonymous"
+    )
+    return realm, params.get("service", ""), identity, params.get_list("scope")
+
+
+def _bearer(request: httpx.Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    return value[7:] if value[:7].lower() == "bearer " else None
+
+
+class TokenCacheTransport(httpx.AsyncBaseTransport):
+    """Answers token requests from a :class:`~regimage.cache.DiskCache` while the token lives,
+    and keeps the tokens the token server hands out.
+
+    It sits outermost, so that an answer from the cache is no request in :class:`RequestStats`.
+    Only anonymous or Basic-authenticated GET token requests (Docker token spec) are cached, keyed
+    by realm, service, a digest of the ``Authorization`` header and the scopes; an answer from the
+    cache says how long the token has left (``expires_in``), so the auth layer expires it in time.
+    A registry that answers 401 to a token this layer saw has the token dropped from the cache,
+    so asking again reaches the token server.
     """
 
-    def __init__(
-        self, tls: Callable[[], ssl.SSLContext], *, keepalive_expiry: float = KEEPALIVE_SECONDS
-    ) -> None:
-        self._tls = tls
-        self._keepalive_expiry = keepalive_expiry
-        self._idle: dict[_OriginKey, list[httpcore.AsyncHTTPConnection]] = {}
-        self._busy: set[httpcore.AsyncHTTPConnection] = set()
-        self._closed = False
+    def __init__(self, inner: httpx.AsyncBaseTransport, cache: DiskCache) -> None:
+        self._inner = inner
+        self._cache = cache
+        self._seen: set[str] = set()
 
-    def __repr__(self) -> str:
-        idle = sum(len(c) for c in self._idle.values())
-        return f"<OriginPool(busy={len(self._busy)}, idle={idle})>"
-
-    def _checkout(
-        self, origin: httpcore.Origin
-    ) -> tuple[httpcore.AsyncHTTPConnection, list[httpcore.AsyncHTTPConnection]]:
-        """A connection for ``origin``, and the stale ones found on the way (to be closed)."""
-        stale: list[httpcore.AsyncHTTPConnection] = []
-        idle = self._idle.get(_key(origin))
-        while idle:
-            connection = idle.pop()
-            if connection.is_idle() and not connection.has_expired():
-                return connection, stale
-            stale.append(connection)
-        context = self._tls() if origin.scheme == b"https" else None
-        connection = httpcore.AsyncHTTPConnection(
-            origin=origin, ssl_context=context, keepalive_expiry=self._keepalive_expiry
-        )
-        return connection, stale
-
-    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
-        if request.url.scheme not in (b"http", b"https"):
-            scheme = request.url.scheme.decode("ascii", "replace")
-            raise httpcore.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
-        if self._closed:
-            raise httpcore.ConnectError("the connection pool is closed")
-        while True:
-            connection, stale = self._checkout(request.url.origin)
-            await _close_all(stale)
-            self._busy.add(connection)
-            try:
-                response = await connection.handle_async_request(request)
-            except httpcore.ConnectionNotAvailable:
-                # The server closed it between our check and the request: take another.
-                self._busy.discard(connection)
-                await _close_all([connection])
-                continue
-            except BaseException:
-                self._busy.discard(connection)
-                await _close_all([connection])
-                raise
-            return httpcore.Response(
-                status=response.status,
-                headers=response.headers,
-                content=_PooledStream(response.stream, self, connection, request.url.origin),
-                extensions=response.extensions,
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        key = _token_request_key(request)
+        if key is None:
+            response = await self._inner.handle_async_request(request)
+            if response.status_code == 401 and self._seen:
+                refused = _bearer(request)
+                if refused is not None and refused in self._seen:
+                    self._seen.discard(refused)
+                    self._cache.forget_token(refused)
+            return response
+        realm, service, identity, scopes = key
+        cached = self._cache.token(realm, service, identity, scopes)
+        if cached is not None:
+            self._seen.add(cached.value)
+            body = {
+                "token": cached.value,
+                "expires_in": max(1, int(cached.expires_at - self._cache.now())),
+            }
+            if cached.issued_at:
+                body["issued_at"] = cached.issued_at
+            return httpx.Response(
+                200,
+                json=body,
+                request=request,
+                extensions={FROM_CACHE: True},
             )
+        response = await self._inner.handle_async_request(request)
+        if response.status_code != 200:
+            return response
+        raw = await self._read(response, request.url)
+        kept = httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=raw,
+            request=request,
+            extensions=response.extensions,
+        )
+        self._keep(kept.content, realm, service, identity, scopes)
+        return kept
 
-    async def release(
-        self, connection: httpcore.AsyncHTTPConnection, origin: httpcore.Origin
-    ) -> None:
-        """Take back a connection whose response was closed: keep it if it can serve again."""
-        self._busy.discard(connection)
-        if not self._closed and connection.is_idle() and not connection.is_closed():
-            self._idle.setdefault(_key(origin), []).append(connection)
-        else:
-            await _close_all([connection])
-
-    async def __aenter__(self) -> OriginPool:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        self._closed = True
-        connections = [c for idle in self._idle.values() for c in idle] + list(self._busy)
-        self._idle.clear()
-        self._busy.clear()
-        await _close_all(connections)
-
-
-#: httpcore's Origin is not hashable: pools are keyed by (scheme, host, port).
-_OriginKey = tuple[bytes, bytes, int]
-
-
-def _key(origin: httpcore.Origin) -> _OriginKey:
-    return (origin.scheme, origin.host, origin.port)
-
-
-async def _close_all(connections: list[httpcore.AsyncHTTPConnection]) -> None:
-    if not connections:
-        return
-    with anyio.CancelScope(shield=True):
-        for connection in connections:
-            await connection.aclose()
-
-
-class _PooledStream:
-    """A response body that gives its connection back to the pool when closed."""
-
-    def __init__(
-        self,
-        stream: Iterable[bytes] | AsyncIterable[bytes],
-        pool: OriginPool,
-        connection: httpcore.AsyncHTTPConnection,
-        origin: httpcore.Origin,
-    ) -> None:
-        self._stream = stream
-        self._pool = pool
-        self._connection = connection
-        self._origin = origin
-        self._closed = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        if not isinstance(self._stream, AsyncIterable):  # pragma: no cover - httpcore streams
-            raise TypeError("an async connection answered with a sync stream")
+    @staticmethod
+    async def _read(response: httpx.Response, url: httpx.URL) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
         try:
-            async for part in self._stream:
-                yield part
-        except BaseException:
-            await self.aclose()
-            raise
+            async for chunk in response.aiter_raw():
+                total += len(chunk)
+                if total > _http.MAX_TOKEN_BODY_BYTES:
+                    raise _http.body_too_large(url, _http.MAX_TOKEN_BODY_BYTES, "token response")
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        return b"".join(chunks)
+
+    def _keep(
+        self, data: bytes, realm: str, service: str, identity: str, scopes: list[str]
+    ) -> None:
+        try:
+            obj = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            return
+        if not isinstance(obj, dict):
+            return
+        value = obj.get("token") or obj.get("access_token")
+        if not isinstance(value, str) or not value:
+            return
+        expires_in = obj.get("expires_in")
+        lifetime = 60.0  # the Docker token spec's default
+        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+            lifetime = float(expires_in) if expires_in > 0 else lifetime
+        issued_at = obj.get("issued_at")
+        self._seen.add(value)
+        self._cache.put_token(
+            realm,
+            service,
+            identity,
+            scopes,
+            value,
+            lifetime,
+            issued_at if isinstance(issued_at, str) else None,
+        )
 
     async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        with anyio.CancelScope(shield=True):
-            closer = getattr(self._stream, "aclose", None)
-            if closer is not None:
-                await closer()
-            await self._pool.release(self._connection, self._origin)
-
-
-class PoolTransport(httpx.AsyncHTTPTransport):
-    """The innermost layer: httpx's own transport (request, response and exception mapping) over
-    an :class:`OriginPool` instead of httpcore's pool.
-
-    The pool is swapped in after httpx built its own, so that what pytest-httpx patches (this
-    class's ``handle_async_request``) still sees every request. The context handed to httpx's
-    discarded pool verifies and trusts nothing: it is never used.
-    """
-
-    def __init__(
-        self, tls: Callable[[], ssl.SSLContext], *, keepalive_expiry: float = KEEPALIVE_SECONDS
-    ) -> None:
-        super().__init__(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), trust_env=False)
-        self.pool = OriginPool(tls, keepalive_expiry=keepalive_expiry)
-        self._pool = self.pool  # type: ignore[assignment]
+        await self._inner.aclose()
 
 
 def build_transport(
@@ -540,7 +518,20 @@ def build_transport(
     retry: RetryPolicy | None = None,
     per_host: int = 32,
     stats: RequestStats | None = None,
-) -> RetryTransport:
-    """The standard stack around ``inner``: retry → per-host limit → logging and counting."""
-    logged = LoggingTransport(inner, stats=stats)
-    return RetryTransport(HostLimitTransport(logged, per_host=per_host), retry)
+    token_cache: DiskCache | None = None,
+    on_response: Callable[[httpx.Request, httpx.Response], None] | None = None,
+) -> httpx.AsyncBaseTransport:
+    """The standard stack around ``inner``: [token cache →] retry → [per-host limit →] logging
+    and counting → inner.
+
+    A :class:`~regimage._pool.PoolTransport` bounds its connections per origin itself: no
+    limit layer goes in front of it (it would only count the same thing twice). ``on_response``
+    sees every answer as it arrives (headers read, body not), before anyone else.
+    """
+    logged: httpx.AsyncBaseTransport = LoggingTransport(inner, stats=stats, on_response=on_response)
+    if not isinstance(inner, PoolTransport):
+        logged = HostLimitTransport(logged, per_host=per_host)
+    stack: httpx.AsyncBaseTransport = RetryTransport(logged, retry)
+    if token_cache is not None:
+        stack = TokenCacheTransport(stack, token_cache)
+    return stack

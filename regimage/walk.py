@@ -47,6 +47,7 @@ from regimage.provider import Provider
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "FAN_OUT_WORKERS",
     "MAX_WALK_DEPTH",
     "MAX_WALK_VISITS",
     "MAX_WALK_WIDTH",
@@ -73,6 +74,10 @@ MAX_WALK_DEPTH = 10
 MAX_WALK_WIDTH = 10_000
 #: Visits in one walk: bounds a graph that lists the same small index again and again.
 MAX_WALK_VISITS = 100_000
+#: Children of one descriptor in progress at a time. Each holds the walk's limiter only while its
+#: handler runs, so this bounds tasks, not fetches: a 10,000-entry index costs this many workers
+#: taking entries in turn, not 10,000 tasks queued on the limiter (seconds of scheduling).
+FAN_OUT_WORKERS = 16
 
 T = TypeVar("T")
 
@@ -155,7 +160,9 @@ class _Walker:
         async def one(i: int) -> list[Visit]:
             return await self._visit(descriptors[i], parents, (*position, i))
 
-        branches = await _gather([functools.partial(one, i) for i in range(len(descriptors))])
+        branches = await _gather(
+            [functools.partial(one, i) for i in range(len(descriptors))], limit=FAN_OUT_WORKERS
+        )
         return [visit for branch in branches for visit in branch]
 
     async def _visit(
@@ -196,32 +203,34 @@ class _Walker:
 async def _gather(
     calls: Sequence[Callable[[], Awaitable[T]]], *, limit: int | None = None
 ) -> list[T]:
-    """Run ``calls`` concurrently; results in call order. On failure the rest are cancelled and the
-    first error *in call order* is re-raised as itself, never inside an ``ExceptionGroup``: a walk's
-    error must not depend on which fetch failed first.
+    """Run ``calls`` concurrently, at most ``limit`` at a time; results in call order. On failure
+    the rest are cancelled and the first error *in call order* is re-raised as itself, never inside
+    an ``ExceptionGroup``: a walk's error must not depend on which fetch failed first.
 
-    No limit by default (``_concurrency.gather_limited`` gets one slot per call): the walker's
-    limiter covers handler calls only, as holding it across a recursive fan-out would deadlock
-    once the depth exceeded the capacity.
+    ``limit`` workers take the calls in order (no limit: one worker per call), so many cheap calls
+    cost a few tasks rather than one each. The walker's limiter covers handler calls only, never
+    held across a recursive fan-out: that would deadlock once the depth exceeded its capacity.
     """
+    if not calls:
+        return []
     if len(calls) == 1:
         return [await calls[0]()]
     errors: list[Exception | None] = [None] * len(calls)
-    results: list[T | None] = []
+    results: list[T | None] = [None] * len(calls)
+    pending = iter(range(len(calls)))  # shared: each worker takes the next call
+    workers = len(calls) if limit is None else max(1, min(limit, len(calls)))
     with anyio.CancelScope() as scope:
 
-        async def guarded(i: int) -> T | None:
-            try:
-                return await calls[i]()
-            except Exception as exc:  # re-raised below, in call order
-                errors[i] = exc
-                scope.cancel()
-                return None
+        async def worker() -> None:
+            for i in pending:
+                try:
+                    results[i] = await calls[i]()
+                except Exception as exc:  # re-raised below, in call order
+                    errors[i] = exc
+                    scope.cancel()
+                    return
 
-        results = await gather_limited(
-            [functools.partial(guarded, i) for i in range(len(calls))],
-            limit if limit is not None else max(len(calls), 1),
-        )
+        await gather_limited([worker] * workers, workers)
     for error in errors:
         if error is not None:
             raise error
@@ -382,19 +391,31 @@ def filter_platforms(
         found = await handler(descriptor)
         if not is_index(descriptor.media_type):
             return found
-
-        async def decide(child: Descriptor) -> Descriptor | None:
+        # Declared platforms are decided here and now; only entries without one are read
+        # (concurrently): a 10,000-entry index must not cost 10,000 tasks.
+        decided: list[Descriptor | None] = []
+        unread: list[int] = []
+        for child in found:
             if child.platform is not None:
-                return child if matcher.match(child.platform) else None
-            if platform_of is None or not is_manifest(child.media_type):
-                return child
-            platform = await platform_of(child)
-            if platform is None or not matcher.match(platform):
-                return None
-            return replace(child, platform=platform)
+                decided.append(child if matcher.match(child.platform) else None)
+            elif platform_of is None or not is_manifest(child.media_type):
+                decided.append(child)
+            else:
+                unread.append(len(decided))
+                decided.append(None)
+        if unread and platform_of is not None:
+            read = platform_of
 
-        calls = [functools.partial(decide, child) for child in found]
-        decided = await _gather(calls, limit=DEFAULT_CONCURRENCY)
+            async def read_platform(child: Descriptor) -> Descriptor | None:
+                platform = await read(child)
+                if platform is None or not matcher.match(platform):
+                    return None
+                return replace(child, platform=platform)
+
+            calls = [functools.partial(read_platform, found[i]) for i in unread]
+            read_back = await _gather(calls, limit=DEFAULT_CONCURRENCY)
+            for i, kept in zip(unread, read_back, strict=True):
+                decided[i] = kept
         return [child for child in decided if child is not None]
 
     return filtering

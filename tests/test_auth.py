@@ -19,6 +19,7 @@ from regimage import _http
 from regimage.auth import DEFAULT_EXPIRES_IN, RegistryAuth, Token, scopes_for_path
 from regimage.credentials import Credentials, CredentialStore
 from regimage.errors import AuthenticationError, RegistryError, SizeLimitExceeded
+from regimage.ratelimit import RateLimit
 from regimage.transport import RequestStats, RetryPolicy, build_transport
 
 TLS = httpx.create_ssl_context()
@@ -679,3 +680,128 @@ async def test_secrets_never_reach_logs_or_reprs(
     for secret in ("hunter2", "secret-token-", base64.b64encode(b"bob:hunter2").decode()[:12]):
         assert secret not in text
     assert "[secure]" in repr(token)
+
+
+# ── what the registry's answers say besides the challenge (issue #9) ───────────────────────────────
+
+HUB_BUDGET = {"ratelimit-limit": "100;w=21600", "ratelimit-remaining": "76;w=21600"}
+
+
+@pytest.mark.anyio
+async def test_the_budget_a_registry_states_is_kept_per_host(httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url="https://hub.test/v2/a/manifests/1", headers=HUB_BUDGET)
+    httpx_mock.add_response(url="https://hub.test/v2/a/blobs/sha256:00", content=b"x")
+    httpx_mock.add_response(url="https://other.test/v2/a/manifests/1")
+    client, auth = make_auth()
+    async with client:
+        first = await client.head("https://hub.test/v2/a/manifests/1", auth=auth)
+        blob = await client.get("https://hub.test/v2/a/blobs/sha256:00", auth=auth)
+        other = await client.get("https://other.test/v2/a/manifests/1", auth=auth)
+    budget = RateLimit(100, 76, window=21600, registry="hub.test")
+    assert auth.rate_limit("hub.test") == budget
+    assert auth.rate_limits.as_dict() == {"hub.test": budget}
+    assert first.extensions[_http.RATE_LIMIT] == budget
+    # An answer without the headers still carries the host's last known budget.
+    assert blob.extensions[_http.RATE_LIMIT] == budget
+    assert _http.RATE_LIMIT not in other.extensions
+    assert auth.rate_limit("other.test") is None
+
+
+@pytest.mark.anyio
+async def test_a_head_refused_by_the_storage_host_is_asked_again_with_get(
+    httpx_mock: HTTPXMock,
+) -> None:
+    blob = "https://r.test/v2/a/blobs/sha256:00"
+    storage = "https://storage.test/blob?sig=1"
+    httpx_mock.add_response(
+        method="HEAD", url=blob, status_code=307, headers={"Location": storage}, is_reusable=True
+    )
+    httpx_mock.add_response(method="HEAD", url=storage, status_code=403)
+    httpx_mock.add_response(
+        method="GET", url=blob, status_code=307, headers={"Location": storage}, is_reusable=True
+    )
+    httpx_mock.add_response(
+        method="GET", url=storage, headers={"Content-Length": "3"}, content=b"abc", is_reusable=True
+    )
+    stats = RequestStats()
+    client, auth = make_auth(stats=stats)
+    async with client:
+        response = await client.head(
+            blob, auth=auth, follow_redirects=True, extensions={_http.OPERATION: "blob-head"}
+        )
+        assert response.status_code == 200
+        assert response.request.method == "GET"
+        assert response.headers["content-length"] == "3"
+        # From now on this host's blob HEADs go as GET at once: two requests, not four.
+        httpx_mock.reset()
+        httpx_mock.add_response(
+            method="GET", url=blob, status_code=307, headers={"Location": storage}
+        )
+        httpx_mock.add_response(method="GET", url=storage, content=b"abc")
+        again = await client.head(blob, auth=auth, follow_redirects=True)
+    assert again.status_code == 200
+    assert [r.method for r in httpx_mock.get_requests()] == ["GET", "GET"]
+    assert stats["blob-head"] == 2  # the first HEAD and its redirect
+    assert stats["blob"] >= 2
+
+
+@pytest.mark.anyio
+async def test_a_signed_url_refused_with_403_gets_one_fresh_redirect(
+    httpx_mock: HTTPXMock,
+) -> None:
+    blob = "https://r.test/v2/a/blobs/sha256:00"
+    httpx_mock.add_response(url=blob, status_code=307, headers={"Location": "https://s.test/1"})
+    httpx_mock.add_response(url="https://s.test/1", status_code=403)
+    httpx_mock.add_response(url=blob, status_code=307, headers={"Location": "https://s.test/2"})
+    httpx_mock.add_response(url="https://s.test/2", status_code=403)
+    client, auth = make_auth()
+    async with client:
+        response = await client.get(blob, auth=auth, follow_redirects=True)
+    # Once only: a storage host that keeps refusing is reported, not retried for ever.
+    assert response.status_code == 403
+    assert [str(r.url) for r in httpx_mock.get_requests()] == [
+        blob,
+        "https://s.test/1",
+        blob,
+        "https://s.test/2",
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_403_from_the_registry_itself_is_not_retried(httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url="https://r.test/v2/a/blobs/sha256:00", status_code=403)
+    client, auth = make_auth()
+    async with client:
+        response = await client.get("https://r.test/v2/a/blobs/sha256:00", auth=auth)
+    assert response.status_code == 403
+    assert len(httpx_mock.get_requests()) == 1
+
+
+@pytest.mark.anyio
+async def test_a_refused_refresh_post_falls_back_to_basic_with_the_identity_token(
+    fake: FakeRegistry,
+) -> None:
+    """GCR answers the refresh POST with 404; containerd then sends the identity token as the
+    Basic password (username empty)."""
+    fake.post_status = 404
+    fake.users[""] = "refresh-abc"
+    client, auth = make_auth(credentials=Credentials(identity_token="refresh-abc"))
+    async with client:
+        response = await client.get(fake.url("private/app"), auth=auth)
+    assert response.status_code == 200
+    assert [r.method for r in fake.token_requests] == ["POST", "GET"]
+    basic = fake.token_requests[1].headers["authorization"]
+    assert base64.b64decode(basic.split()[1]) == b":refresh-abc"
+    assert response.extensions[_http.CREDENTIALS_SENT] is True
+
+
+@pytest.mark.anyio
+async def test_a_refused_anonymous_token_names_the_repository(fake: FakeRegistry) -> None:
+    fake.token_status = 401
+    client, auth = make_auth()
+    async with client:
+        with pytest.raises(AuthenticationError) as caught:
+            await client.get(fake.url("private/app"), auth=auth)
+    message = str(caught.value)
+    assert "refused an anonymous token for pull access to private/app on r.test" in message
+    assert "it may be private or may not exist" in message

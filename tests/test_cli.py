@@ -524,6 +524,14 @@ def test_inspect_json_schema(registry: list[FakeRegistry]) -> None:
         assert layer["createdBy"] == f"/bin/sh -c #(nop) ADD file:many-layers-{i} in /"
 
 
+def test_inspect_names_the_platform_of_a_single_manifest(registry: list[FakeRegistry]) -> None:
+    # The manifest declares no platform, but inspect reads the config, which does.
+    expected = image("oci-single").default
+    document = run("inspect", "--json", ref("oci-single")).json
+    assert document["platform"] == f"{expected.os}/{expected.architecture}"
+    assert run("size", "--json", ref("oci-single")).json["platform"] is None
+
+
 def test_inspect_text(registry: list[FakeRegistry]) -> None:
     expected = image("docker-list")
     amd64 = expected.default

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import ssl
-from collections.abc import AsyncIterator
+import tracemalloc
+import zlib
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -21,8 +24,20 @@ from regimage.errors import (
     SizeLimitExceeded,
     SizeMismatch,
 )
+from regimage.ratelimit import RateLimit
 
 URL = "https://registry.test/v2/library/ubuntu/manifests/latest"
+
+
+class Chunks(httpx.AsyncByteStream):
+    """A body sent as these network reads."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
 
 
 class CountingStream(httpx.AsyncByteStream):
@@ -362,6 +377,136 @@ async def test_token_status_mapping() -> None:
         await _http.raise_for_token_status(broken, host="r.test", credentials_sent=False)
 
 
+# ── issue #9: real registries' refusals ────────────────────────────────────────────────────────────
+
+S3_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidArgument</Code><Message>Only one '
+    b"auth mechanism allowed</Message><RequestId>X</RequestId></Error>"
+)
+
+
+def test_object_store_xml_errors_are_read() -> None:
+    assert _http.parse_error_body(S3_XML) == (
+        RegistryErrorDetail("InvalidArgument", "Only one auth mechanism allowed"),
+    )
+    assert _http.parse_error_body(b"<html><body>nope</body></html>") == ()
+
+
+def _redirected(status: int, content: bytes = b"") -> httpx.Response:
+    first = response(307, headers={"Location": "https://bucket.s3.test/data?X-Amz-Signature=s"})
+    answer = response(status, content=content, url="https://bucket.s3.test/data?X-Amz-Signature=s")
+    answer.history = [first]
+    return answer
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("status", "kind"), [(403, AccessDenied), (400, RegistryError)])
+async def test_a_refusal_from_the_redirect_target_names_both_hosts(
+    status: int, kind: type[Exception]
+) -> None:
+    with pytest.raises(kind) as caught:
+        await raise_for(_redirected(status, S3_XML))
+    message = str(caught.value)
+    assert message.startswith(
+        f"bucket.s3.test, where registry.test redirected the download of tag 'latest' of "
+        f"docker.io/library/ubuntu, refused it (HTTP {status}): InvalidArgument: Only one auth"
+    )
+    assert "signed URL may have expired" in message
+    assert "X-Amz-Signature=s" not in message
+
+
+HUB_URL = "https://registry-1.docker.io/v2/library/alpine/manifests/sha256:00"
+HUB_429 = errors_body(
+    (
+        "TOOMANYREQUESTS",
+        "You have reached your unauthenticated pull rate limit. "
+        "https://www.docker.com/increase-rate-limit",
+    )
+)
+
+
+@pytest.mark.anyio
+async def test_docker_hub_pull_limit_says_which_budget_and_what_helps() -> None:
+    answer = response(429, content=HUB_429, url=HUB_URL)
+    answer.extensions[_http.ATTEMPTS] = 4
+    answer.extensions[_http.RATE_LIMIT] = RateLimit(
+        100, 0, window=21600, registry="registry-1.docker.io"
+    )
+    with pytest.raises(RateLimited) as caught:
+        await raise_for(answer)
+    assert str(caught.value) == (
+        "Docker Hub rate limit reached: 0 of 100 pulls left in the 6 h window; "
+        f"{_http.LOGIN_HINT} to raise it; fetching tag 'latest' from docker.io/library/ubuntu "
+        "(HTTP 429 after 4 attempts): TOOMANYREQUESTS: You have reached your unauthenticated pull "
+        "rate limit. https://www.docker.com/increase-rate-limit"
+    )
+
+
+@pytest.mark.anyio
+async def test_pull_limit_without_a_known_budget_but_with_a_wait() -> None:
+    answer = response(429, content=HUB_429, url=HUB_URL, headers={"Retry-After": "2460"})
+    answer.extensions[_http.CREDENTIALS_SENT] = True
+    with pytest.raises(RateLimited) as caught:
+        await raise_for(answer)
+    assert str(caught.value).startswith(
+        "Docker Hub rate limit reached, resets in 41 min; the budget of these credentials is "
+        "used up until the window resets; fetching tag 'latest'"
+    )
+    assert caught.value.retry_after == 2460.0
+
+
+@pytest.mark.anyio
+async def test_a_request_rate_429_is_not_called_the_pull_limit() -> None:
+    answer = response(429, content=b"Too Many Requests (HAP429).\n", url=HUB_URL)
+    answer.extensions[_http.RATE_LIMIT] = RateLimit(
+        100, 76, window=21600, registry="registry-1.docker.io"
+    )
+    with pytest.raises(RateLimited) as caught:
+        await raise_for(answer)
+    assert str(caught.value) == (
+        "rate limited by registry-1.docker.io fetching tag 'latest' from docker.io/library/ubuntu "
+        "(HTTP 429); Docker Hub: 76 of 100 pulls left in the 6 h window"
+    )
+
+
+@pytest.mark.anyio
+async def test_a_catalog_refused_to_a_non_admin_says_so() -> None:
+    answer = response(
+        401,
+        url="https://harbor.test/v2/_catalog",
+        headers={"WWW-Authenticate": 'Bearer realm="https://a/t",error="insufficient_scope"'},
+    )
+    answer.extensions[_http.CREDENTIALS_SENT] = True
+    with pytest.raises(AccessDenied) as caught:
+        await _http.raise_for_status(answer, subject="catalog", repository="harbor.test")
+    assert str(caught.value) == (
+        "the credentials for harbor.test were accepted but do not allow listing the catalog of "
+        "harbor.test (registries such as Harbor let only administrators list the catalog)"
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("scopes", "words"),
+    [
+        ((), "a token"),
+        (("repository:openai/tunnel-client-runtime:pull",), "pull access to openai/tunnel-client-runtime"),
+        (("repository:a:pull", "repository:b:pull", "repository:c:pull"), "pull access to 3 repositories (a, b, …)"),
+        (("registry:catalog:*",), "the catalog"),
+    ],
+)  # fmt: skip
+async def test_token_refusals_name_what_was_asked(scopes: tuple[str, ...], words: str) -> None:
+    refused = response(401, url="https://ghcr.test/token?scope=x")
+    with pytest.raises(AuthenticationError) as caught:
+        await _http.raise_for_token_status(
+            refused, host="ghcr.test", credentials_sent=False, scopes=scopes
+        )
+    assert str(caught.value).startswith(
+        f"the token server https://ghcr.test/token refused an anonymous token for {words} on "
+        "ghcr.test (HTTP 401); it may be private or may not exist"
+    )
+
+
 # ── transport errors ───────────────────────────────────────────────────────────────────────────────
 
 
@@ -419,3 +564,45 @@ def test_transport_errors_context_manager() -> None:
         raise httpx.ConnectError("refused")
     assert caught.value.reference == "r:1"
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+# ── compressed bodies are inflated within the cap ──────────────────────────────────────────────────
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda data: zlib.compress(data)[2:-4]),  # raw deflate, no zlib header
+    ],
+)
+async def test_compressed_bodies_are_inflated(
+    encoding: str, compress: Callable[[bytes], bytes]
+) -> None:
+    body = b'{"schemaVersion": 2}' * 100
+    answer = response(stream=Chunks([compress(body)]), headers={"Content-Encoding": encoding})
+    assert await _http.read_bounded(answer, 10_000, what="manifest") == body
+
+
+@pytest.mark.anyio
+async def test_a_gzip_bomb_stops_at_the_cap_without_inflating_it_whole() -> None:
+    bomb = gzip.compress(bytes(32 * 1024 * 1024))
+    assert len(bomb) < 64 * 1024
+    answer = response(stream=Chunks([bomb]), headers={"Content-Encoding": "gzip"})
+    tracemalloc.start()
+    try:
+        with pytest.raises(SizeLimitExceeded):
+            await _http.read_bounded(answer, 1024 * 1024, what="manifest")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024
+
+
+@pytest.mark.anyio
+async def test_a_body_that_is_not_what_its_encoding_says() -> None:
+    answer = response(stream=Chunks([b"plain text"]), headers={"Content-Encoding": "gzip"})
+    with pytest.raises(RegistryError, match=r"is not valid gzip \(Content-Encoding\)"):
+        await _http.read_bounded(answer, 1000, what="manifest")

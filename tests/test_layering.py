@@ -33,6 +33,7 @@ PURE = {
 IO = {
     "_http",
     "transport",
+    "_pool",
     "credentials",
     "auth",
     "registry",

@@ -18,8 +18,8 @@ def _python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
 
 
-def test_readme_has_one_library_example() -> None:
-    assert len(_python_blocks()) == 1
+def test_readme_opens_with_a_runnable_library_example() -> None:
+    assert "anyio.run(main, sys.argv[1])" in _python_blocks()[0]
 
 
 @pytest.mark.integration

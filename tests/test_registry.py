@@ -81,6 +81,7 @@ def make(
     credentials: Credentials | None = None,
     **kwargs: object,
 ) -> RegistryProvider:
+    kwargs.setdefault("transport", httpx.AsyncHTTPTransport())  # what pytest-httpx mocks
     return RegistryProvider(
         credentials=CredentialStore(credentials, env={}, use_files=False),
         retry=RetryPolicy(sleep=sleep or SleepRecorder(), jitter=0.0),
@@ -443,9 +444,14 @@ async def test_a_cross_host_blob_redirect_carries_no_authorization(httpx_mock: H
 async def test_a_cdn_error_does_not_show_the_signature(httpx_mock: HTTPXMock) -> None:
     cdn = "https://cdn.test/blobs/abc?X-Amz-Signature=sig-secret"
     httpx_mock.add_response(
-        url=f"{BASE}/blobs/{BLOB_DIGEST}", status_code=307, headers={"Location": cdn}
+        url=f"{BASE}/blobs/{BLOB_DIGEST}",
+        status_code=307,
+        headers={"Location": cdn},
+        is_reusable=True,  # a 403 from the CDN is asked once more for a fresh signed URL
     )
-    httpx_mock.add_response(url=cdn, status_code=403, text="AccessDenied sig-secret")
+    httpx_mock.add_response(
+        url=cdn, status_code=403, text="AccessDenied sig-secret", is_reusable=True
+    )
     async with make() as registry:
         with pytest.raises(AuthenticationError) as caught:
             await registry.fetch_blob(REF, BLOB_DESCRIPTOR)

@@ -8,8 +8,6 @@ import os
 import stat
 from pathlib import Path
 
-import anyio
-import httpx
 import pytest
 
 from regimage import mediatypes
@@ -19,7 +17,6 @@ from regimage.digest import Digest
 from regimage.errors import AuthenticationError, NetworkError, NotFound
 from regimage.reference import Reference
 from regimage.registry import RegistryProvider
-from regimage.transport import PoolTransport
 from tests.lab.expected import ExpectedImage, ExpectedPlatform
 from tests.lab.lab import Lab, LabRegistry
 
@@ -359,36 +356,3 @@ async def test_plain_http_can_be_forced(lab: Lab) -> None:
         assert str((await r.resolve(lab.anonymous.ref(image.reference))).digest) == image.digest
     ref = Reference.parse(lab.anonymous.ref(image.reference))
     assert ref.is_loopback
-
-
-# ── the connection pool ────────────────────────────────────────────────────────────────────────────
-
-
-async def test_the_pool_reuses_connections(lab: Lab) -> None:
-    url = f"{lab.anonymous.base_url}/v2/"
-    transport = PoolTransport(httpx.create_ssl_context)
-    async with httpx.AsyncClient(transport=transport) as client:
-        for _ in range(5):
-            assert (await client.get(url)).status_code == 200
-        assert repr(transport.pool) == "<OriginPool(busy=0, idle=1)>"
-        async with anyio.create_task_group() as group:
-            for _ in range(6):
-                group.start_soon(client.get, url)
-        assert repr(transport.pool) == "<OriginPool(busy=0, idle=6)>"
-        async with client.stream("GET", url) as response:
-            assert repr(transport.pool) == "<OriginPool(busy=1, idle=5)>"
-            assert await response.aread() == b"{}"
-        assert repr(transport.pool) == "<OriginPool(busy=0, idle=6)>"
-
-
-async def test_the_pool_drops_expired_and_unfinished_connections(lab: Lab) -> None:
-    image = lab.corpus["many-layers"]
-    url = f"{lab.anonymous.base_url}/v2/{image.repository}/blobs/{image.default.layers[0].digest}"
-    transport = PoolTransport(httpx.create_ssl_context, keepalive_expiry=0.0)
-    async with httpx.AsyncClient(transport=transport) as client:
-        async with client.stream("GET", url) as response:
-            assert response.status_code == 200  # closed without reading the body
-        assert repr(transport.pool) == "<OriginPool(busy=0, idle=0)>"
-        assert (await client.get(f"{lab.anonymous.base_url}/v2/")).status_code == 200
-        assert (await client.get(f"{lab.anonymous.base_url}/v2/")).status_code == 200
-    assert repr(transport.pool) == "<OriginPool(busy=0, idle=0)>"  # closed with the client

@@ -910,6 +910,164 @@ GHCR_BLOB_REDIRECT = Scenario(
     ),
 )
 
+GHCR_SIGNED_URL_2 = GHCR_SIGNED_URL.replace("sig=illustrative", "sig=illustrative-fresh")
+GHCR_STORAGE_403 = Reply(
+    403,
+    {"Content-Type": "application/xml"},
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Request '
+    b"has expired</Message></Error>",
+)
+GHCR_STARGZ = "https://github.com/containerd/stargz-snapshotter/pull/167"
+
+GHCR_HEAD_BLOB_STORAGE_REFUSES_HEAD = Scenario(
+    name="ghcr-head-blob-storage-refuses-head",
+    registry="ghcr",
+    summary="A blob HEAD on ghcr.io is redirected (307) to its storage, which refuses HEAD on a URL "
+    "signed for GET (403); the size is then learnt from a GET whose body is not read.",
+    sources=(GHCR_STARGZ, "https://github.com/BusKill/buskill-app/issues/78"),
+    exchanges=(
+        *_ghcr_auth("HEAD", GHCR_BLOB_URL),
+        Exchange(
+            "HEAD",
+            GHCR_BLOB_URL,
+            307,
+            request_headers_expected={"Authorization": _bearer(GHCR_TOKEN)},
+            response_headers={
+                "content-type": "application/octet-stream",
+                "docker-distribution-api-version": "registry/2.0",
+                "location": GHCR_SIGNED_URL,
+            },
+            assumed=True,
+            note="stargz-snapshotter#167 (2020) shows a GET answered 307 and a HEAD on the storage "
+            "URL answered 403; that a HEAD on ghcr.io is redirected the same way is assumed (Go's "
+            "client kept HEAD through the redirect, which is how stargz met the 403)",
+            sources=(GHCR_STARGZ,),
+        ),
+        Exchange(
+            "HEAD",
+            GHCR_SIGNED_URL,
+            403,
+            request_headers_expected=NO_AUTH,
+            assumed=True,
+            note="403 on HEAD reported for GHCR's then S3 backend; assumed for "
+            "pkg-containers.githubusercontent.com. A client that does not follow HEAD redirects "
+            "may skip it",
+            optional=True,
+            sources=(GHCR_STARGZ,),
+        ),
+        Exchange(
+            "GET",
+            GHCR_BLOB_URL,
+            307,
+            request_headers_expected={"Authorization": _bearer(GHCR_TOKEN)},
+            response_headers={
+                "content-type": "application/octet-stream",
+                "docker-distribution-api-version": "registry/2.0",
+                "location": GHCR_SIGNED_URL_2,
+            },
+            note="the GET fallback stargz-snapshotter adopted ('falling back to GET method when "
+            "getting size fails with HEAD')",
+            sources=(GHCR_STARGZ,),
+        ),
+        Exchange(
+            "GET",
+            GHCR_SIGNED_URL_2,
+            200,
+            request_headers_expected=NO_AUTH,
+            response_headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(len(OCI_CONFIG_BODY)),
+            },
+            body=OCI_CONFIG_BODY,
+            assumed=True,
+            note="assumed: 200 headers of the signed URL (the body need not be read)",
+        ),
+    ),
+    expect=Expect(
+        operation="head_blob",
+        reference=f"ghcr.io/{GHCR_REPO}:1.24.5",
+        blob_digest=GHCR_BLOB_DIGEST,
+        blob_size=len(OCI_CONFIG_BODY),
+        blob_media_type="application/octet-stream",
+        requests={"token": 1},
+        note="a 403 from the storage host is not 'access denied' to the blob",
+    ),
+    behaviours=(
+        "a HEAD refused by the host the registry redirected to is asked again with GET",
+        "no Authorization to pkg-containers.githubusercontent.com",
+    ),
+)
+
+GHCR_SIGNED_URL_EXPIRED = Scenario(
+    name="ghcr-signed-url-expired-gets-a-fresh-redirect",
+    registry="ghcr",
+    summary="GHCR's signed blob URLs expire within minutes (403); the client asks ghcr.io again for a "
+    "fresh redirect instead of failing or re-using the old URL.",
+    sources=(GHCR_STARGZ, "https://github.com/scarf-sh/gateway/pull/35"),
+    exchanges=(
+        *_ghcr_auth("GET", GHCR_BLOB_URL),
+        Exchange(
+            "GET",
+            GHCR_BLOB_URL,
+            307,
+            request_headers_expected={"Authorization": _bearer(GHCR_TOKEN)},
+            response_headers={
+                "content-type": "application/octet-stream",
+                "docker-distribution-api-version": "registry/2.0",
+                "location": GHCR_SIGNED_URL,
+            },
+            note="307 as in stargz-snapshotter#167",
+            sources=(GHCR_STARGZ,),
+        ),
+        Exchange(
+            "GET",
+            GHCR_SIGNED_URL,
+            403,
+            request_headers_expected=NO_AUTH,
+            response_headers=GHCR_STORAGE_403.headers,
+            body=GHCR_STORAGE_403.body,
+            assumed=True,
+            note="an expired signed URL answered 403 (stargz-snapshotter#167, S3 backend, ~300 s); "
+            "the XML body is S3's usual 'Request has expired' (assumed). GHCR can take >10 s to "
+            "hand out signed URLs under load (scarf-sh/gateway#35)",
+            sources=(GHCR_STARGZ, "https://github.com/scarf-sh/gateway/pull/35"),
+        ),
+        Exchange(
+            "GET",
+            GHCR_BLOB_URL,
+            307,
+            request_headers_expected={"Authorization": _bearer(GHCR_TOKEN)},
+            response_headers={
+                "content-type": "application/octet-stream",
+                "docker-distribution-api-version": "registry/2.0",
+                "location": GHCR_SIGNED_URL_2,
+            },
+            note="stargz-snapshotter's fix: 're-redirecting and getting fresh backend URL when 403 "
+            "is returned during fetching blob data'",
+            sources=(GHCR_STARGZ,),
+        ),
+        Exchange(
+            "GET",
+            GHCR_SIGNED_URL_2,
+            200,
+            request_headers_expected=NO_AUTH,
+            response_headers={"Content-Length": str(len(OCI_CONFIG_BODY))},
+            body=OCI_CONFIG_BODY,
+            assumed=True,
+            note="assumed: 200 headers of the signed URL",
+        ),
+    ),
+    expect=Expect(
+        operation="fetch_blob",
+        reference=f"ghcr.io/{GHCR_REPO}:1.24.5",
+        blob_digest=GHCR_BLOB_DIGEST,
+        blob_size=len(OCI_CONFIG_BODY),
+        blob_media_type=OCI_CONFIG,
+        requests={"token": 1},
+    ),
+    behaviours=("a signed URL refused with 403: ask the registry once more for a fresh one",),
+)
+
 GHCR_USER = "octocat"
 GHCR_PAT = "ghp_replayFakePersonalAccessToken"
 
@@ -1085,8 +1243,9 @@ QUAY_TOKEN_NO_EXPIRY = Scenario(
         media_type=OCI_INDEX,
         size=len(OCI_INDEX_BODY),
         requests={"token": 1},
-        note="with an injected clock: a second resolve 59 s later reuses the token, 61 s later "
-        "fetches a new one (missing expires_in means 60 s, never 'no expiry')",
+        note="with an injected clock: a second resolve 50 s later reuses the token, 61 s later "
+        "fetches a new one (missing expires_in means 60 s, never 'no expiry'; a client may renew "
+        "a little early: regimage does so a tenth of the lifetime before, at 54 s)",
     ),
     behaviours=(
         "treat a missing expires_in as 60 s (the token spec default), not 0 and not infinite "
@@ -2556,7 +2715,26 @@ PIERONE_APPLICATION_JSON = Scenario(
                 "Docker-Content-Digest": _sha(SCHEMA2_BODY),
             },
             body=SCHEMA2_BODY,
-            note="a client may GET by tag instead; either way it must learn the real type from the JSON",
+            optional=True,
+            note="a client may GET by tag instead (next exchange); either way it must learn the "
+            "real type from the JSON",
+            sources=("https://github.com/containerd/cri/issues/787",),
+        ),
+        Exchange(
+            "GET",
+            PIERONE_URL,
+            200,
+            request_headers_expected={"Accept": ACCEPT},
+            response_headers={
+                "Content-Length": str(len(SCHEMA2_BODY)),
+                "Content-Type": "application/json",
+                "Docker-Content-Digest": _sha(SCHEMA2_BODY),
+            },
+            body=SCHEMA2_BODY,
+            optional=True,
+            note="the by-tag alternative to the exchange above (one of the two is made; the "
+            "expected digest and media type can only come from the body). Added 2026 for issue "
+            "#9: the data named only the by-digest GET although its note allowed this one",
             sources=("https://github.com/containerd/cri/issues/787",),
         ),
     ),
@@ -2587,6 +2765,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     DOCKERHUB_ACCEPT_OCI,
     GHCR_ANONYMOUS,
     GHCR_BLOB_REDIRECT,
+    GHCR_HEAD_BLOB_STORAGE_REFUSES_HEAD,
+    GHCR_SIGNED_URL_EXPIRED,
     GHCR_CREDENTIALS_FLOW,
     GHCR_PRIVATE_ANONYMOUS,
     QUAY_TOKEN_NO_EXPIRY,
