@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from regimage._version import __version__
 
 if TYPE_CHECKING:
+    from regimage.cache import ContentCache, DiskCache, MemoryCache
     from regimage.credentials import Credentials, CredentialStore
     from regimage.descriptor import Descriptor
     from regimage.digest import Digest
@@ -50,12 +51,17 @@ if TYPE_CHECKING:
     from regimage.oci_layout import OCILayout, OCIReference
     from regimage.platforms import Platform, PlatformMatcher
     from regimage.provider import MemoryProvider, Provider, ReferrersProvider, Resolver
+    from regimage.ratelimit import RateLimit
     from regimage.reference import Reference
     from regimage.registry import RegistryProvider, Repository
     from regimage.transport import RequestStats, RetryPolicy
 
 #: Public name → the module that defines it.
 _EXPORTS: dict[str, str] = {
+    "ContentCache": "cache",
+    "DiskCache": "cache",
+    "MemoryCache": "cache",
+    "RateLimit": "ratelimit",
     "AccessDenied": "errors",
     "AuthenticationError": "errors",
     "CredentialStore": "credentials",
@@ -111,11 +117,13 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "AccessDenied",
     "AuthenticationError",
+    "ContentCache",
     "CredentialStore",
     "Credentials",
     "Descriptor",
     "Digest",
     "DigestMismatch",
+    "DiskCache",
     "HistoryEntry",
     "Image",
     "ImageConfig",
@@ -128,6 +136,7 @@ __all__ = [
     "InvalidPlatform",
     "InvalidReference",
     "Manifest",
+    "MemoryCache",
     "MemoryProvider",
     "NetworkError",
     "NoMatchingPlatform",
@@ -140,6 +149,7 @@ __all__ = [
     "PlatformSize",
     "PlatformSizes",
     "Provider",
+    "RateLimit",
     "RateLimited",
     "Reference",
     "ReferrersProvider",
