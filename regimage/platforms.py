@@ -69,9 +69,11 @@ _PERCENT_ENCODED_RE = re.compile(r"(?:[^%]|%[0-9A-Fa-f]{2})*", re.ASCII)
 _PERCENT_ESCAPE_RE = re.compile(rb"%([0-9A-Fa-f]{2})")
 # Characters that an encoded OS option keeps as they are; everything else is %XX (UTF-8).
 _OPTION_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-_DIGITS_RE = re.compile(r"[0-9]+", re.ASCII)
-_DOTTED_NUMBERS_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*", re.ASCII)
-_VERSION_VARIANT_RE = re.compile(r"v([0-9]+)(?:\.([0-9]+))?", re.ASCII)
+# Numbers are at most 9 digits: int() refuses (ValueError) past 4,300, and a variant or an
+# os.version read from an index is the registry's to choose.
+_DIGITS_RE = re.compile(r"[0-9]{1,9}", re.ASCII)
+_DOTTED_NUMBERS_RE = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,9})*", re.ASCII)
+_VERSION_VARIANT_RE = re.compile(r"v([0-9]{1,9})(?:\.([0-9]{1,9}))?", re.ASCII)
 
 MAX_COMPONENTS = 3
 """``os/arch/variant``: a specifier with more '/'-separated components is refused."""
@@ -98,6 +100,11 @@ _WINDOWS_COMPAT_LTSC = (WINDOWS_LTSC2022_BUILD, WINDOWS_LTSC2025_BUILD)
 
 # Armv9.N carries the baseline of Armv8.(N+5); Armv8 stops at .9.
 _ARM64_MAX_V8_MINOR = 9
+# The highest level each fallback ladder steps down from: none higher exists, and an absurd
+# variant (``amd64/v99999999``) must not build a ladder of that many platforms.
+_AMD64_MAX_LEVEL = 4
+_ARM_MAX_LEVEL = 8
+_ARM64_MAX_V9_MINOR = 9
 
 
 # ── the value ───────────────────────────────────────────────────────────────────────────────────
@@ -619,21 +626,25 @@ def _fallbacks(platform: Platform) -> tuple[Platform, ...]:
     if arch == "amd64":
         level = _VERSION_VARIANT_RE.fullmatch(platform.variant)
         if level is not None and level[2] is None:
-            ladder += [variant("amd64", f"v{n}") for n in range(int(level[1]) - 1, 0, -1)]
+            top = min(int(level[1]) - 1, _AMD64_MAX_LEVEL)
+            ladder += [variant("amd64", f"v{n}") for n in range(top, 0, -1)]
         ladder.append(variant("386", ""))
     elif arch == "arm":
         level = _VERSION_VARIANT_RE.fullmatch(platform.variant)
         if level is not None and level[2] is None:
-            ladder += [variant("arm", f"v{n}") for n in range(int(level[1]) - 1, 4, -1)]
+            top = min(int(level[1]) - 1, _ARM_MAX_LEVEL)
+            ladder += [variant("arm", f"v{n}") for n in range(top, 4, -1)]
     elif arch == "arm64":
         level = _VERSION_VARIANT_RE.fullmatch(platform.variant or "v8")
         if level is not None:
             major, minor = int(level[1]), int(level[2] or 0)
             if major == 9:
-                ladder += [variant("arm64", f"v9.{n}") for n in range(minor - 1, -1, -1)]
+                top = min(minor - 1, _ARM64_MAX_V9_MINOR)
+                ladder += [variant("arm64", f"v9.{n}") for n in range(top, -1, -1)]
                 minor = min(minor + 5, _ARM64_MAX_V8_MINOR) + 1
             if major in (8, 9):
-                ladder += [variant("arm64", f"v8.{n}") for n in range(minor - 1, -1, -1)]
+                top = min(minor - 1, _ARM64_MAX_V8_MINOR)
+                ladder += [variant("arm64", f"v8.{n}") for n in range(top, -1, -1)]
         ladder += [variant("arm", f"v{n}") for n in range(8, 4, -1)]
     unique: list[Platform] = []
     for p in ladder:

@@ -123,6 +123,7 @@ EXPECTED: dict[str, FaultRow] = {
     "corrupt": FaultRow("corrupt", _all(DigestMismatch, tags=InvalidDocument, token=RegistryError)),
     "swap-type": FaultRow("swap_type", _all(OK, resolve=InvalidDocument)),
     "drop-digest": FaultRow("drop_digest", _all(OK)),
+    # a cached token refused as expired is renewed; on "token", the fresh token itself is refused
     "invalid-token": FaultRow(
         "invalid_token", _all(OK, token=AuthenticationError), warm_token=True
     ),
@@ -299,3 +300,27 @@ async def test_a_token_refused_at_once_is_not_blamed_on_the_password(
     assert "token" in message.replace("invalid_token", "")
     assert "check the username and password" not in message
     assert "no credentials were found" not in message
+
+
+async def test_an_expired_token_is_renewed_not_reported(lab: Lab, proxy: FaultProxy) -> None:
+    """Tokens that expire early (the token server says so): the next request gets a new one."""
+    now = [1_000.0]
+    image = next(iter(lab.private.values()))
+    reference, digest = image.reference, image.digest
+    proxy.clear()
+    with lab.token_server.expires_in(2):
+        async with RegistryProvider(
+            credentials=CredentialStore(
+                {proxy.host: Credentials(lab.username, lab.password)}, env={}, use_files=False
+            ),
+            plain_http=True,
+            clock=lambda: now[0],
+        ) as registry:
+            assert str((await registry.resolve(proxy.ref(reference))).digest) == digest
+            assert registry.stats["token"] == 1
+            await registry.resolve(proxy.ref(reference))
+            assert registry.stats["token"] == 1  # still valid: reused
+            now[0] += 3
+            assert str((await registry.resolve(proxy.ref(reference))).digest) == digest
+            assert registry.stats["token"] == 2  # expired by its own clock: renewed
+    assert [r.path.startswith("/token") for r in proxy.records].count(True) == 2

@@ -568,3 +568,23 @@ async def test_a_trickling_registry_is_cut_off_by_the_callers_deadline() -> None
                 assert str(found.digest) == manifest.digest
         finally:
             stop.set()
+
+
+async def test_a_huge_os_version_in_an_index_is_no_crash() -> None:
+    """os.version is the registry's string: 5,000 digits must not reach int() (ValueError)."""
+    registry_script = MiniRegistry()
+    good = registry_script.add(manifest_blob(registry_script.add(config_blob("amd64", "windows"))))
+    bad = registry_script.add(manifest_blob(registry_script.add(config_blob("amd64", "linux"))))
+    windows = {"os": "windows", "architecture": "amd64"}
+    entries = [
+        bad.descriptor(platform={**windows, "os.version": "10.0." + "9" * 5000}),
+        good.descriptor(platform={**windows, "os.version": "10.0.17763.1"}),
+    ]
+    registry_script.add(index_blob(entries), tag="v1")
+    with ScriptedServer(registry_script) as server:
+        async with provider() as registry:
+            image = await Image.resolve(
+                server.ref("evil/app:v1"), registry, platform="windows(10.0.17763)/amd64"
+            )
+            selected = await image.manifest()
+    assert str(selected.digest) == good.digest

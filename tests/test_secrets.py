@@ -205,26 +205,6 @@ async def test_credentials_and_tokens_go_only_where_they_belong(
     assert any((r.authorization or "").startswith("Basic ") for r in records)
 
 
-async def test_an_expired_token_is_renewed_not_reported(lab: Lab, proxy: FaultProxy) -> None:
-    """Tokens that expire early (the token server says so): the next request gets a new one."""
-    now = [1_000.0]
-    reference, digest = private_image(lab)
-    proxy.clear()
-    with lab.token_server.expires_in(2):
-        async with RegistryProvider(
-            credentials=store_for(proxy, lab.username, lab.password),
-            plain_http=True,
-            clock=lambda: now[0],
-        ) as registry:
-            assert str((await registry.resolve(proxy.ref(reference))).digest) == digest
-            assert registry.stats["token"] == 1
-            await registry.resolve(proxy.ref(reference))
-            assert registry.stats["token"] == 1  # still valid: reused
-            now[0] += 3
-            assert str((await registry.resolve(proxy.ref(reference))).digest) == digest
-            assert registry.stats["token"] == 2  # expired by its own clock: renewed
-
-
 # ── plain HTTP and other hosts (no loopback: an in-process transport, nothing leaves) ─────────────
 
 
