@@ -45,7 +45,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from tests.faults.listener import Handler, Listener
@@ -69,23 +69,7 @@ Fault = Literal[
     "redirect_other",
     "redirect_to",
 ]
-FAULTS: tuple[Fault, ...] = (
-    "status",
-    "html",
-    "reset",
-    "hang",
-    "stall",
-    "truncate",
-    "length_long",
-    "length_short",
-    "corrupt",
-    "swap_type",
-    "drop_digest",
-    "invalid_token",
-    "redirect_loop",
-    "redirect_other",
-    "redirect_to",
-)
+FAULTS: tuple[Fault, ...] = get_args(Fault)
 
 #: Faults answered without asking the upstream.
 _LOCAL: frozenset[str] = frozenset(
