@@ -5,7 +5,9 @@ one per line, blank lines and ``#`` comments skipped. They are read as the run g
 once: at most ``4 × --jobs`` references are between "read" and "written" (the reorder window), at most
 ``--jobs`` of them resolving. Records come out in input order (each carries its ``index``), so the output
 lines up with the input; a slow reference holds back at most one window. One RegistryProvider serves
-the whole run, so tokens and connections are shared. ``--timeout`` applies to each reference.
+the whole run, so tokens and connections are shared. ``--timeout`` applies to each reference, and
+defaults to :data:`DEFAULT_REFERENCE_TIMEOUT`: an unattended audit must not hang on one registry
+that trickles bytes just inside the read timeout.
 
 A failing reference becomes an error record and the run goes on; the exit status is then the most
 severe failure's (see :data:`regimage.cli.SEVERITY`). Tags on Docker Hub are resolved with HEAD, which
@@ -53,6 +55,10 @@ CSV_COLUMNS = (
     "errorMessage",
     "exitCode",
 )
+
+#: Seconds one reference may take when --timeout is not given (a handful of requests; generous
+#: enough for a slow registry, short enough that a stalled one cannot hold the run for ever).
+DEFAULT_REFERENCE_TIMEOUT = 120.0
 
 #: Seconds between two repaints of the progress line.
 _PROGRESS_EVERY = 0.1
@@ -328,9 +334,9 @@ async def _audit_one(
     """One reference's record; every failure but an interruption becomes an error record."""
     import anyio
 
-    timeout = session.options.timeout
+    timeout = session.options.timeout or DEFAULT_REFERENCE_TIMEOUT
     try:
-        with anyio.fail_after(timeout) if timeout else contextlib.nullcontext():
+        with anyio.fail_after(timeout):
             image = await session.image(text, platform, head=True)
             result = await image.size()
             selected = await image.manifest()

@@ -114,7 +114,8 @@ def _common_options() -> argparse.ArgumentParser:
         metavar="SECONDS",
         type=positive_float,
         default=suppress,
-        help="give up after SECONDS for the whole command (audit: per reference); exit 8",
+        help="give up after SECONDS for the whole command (audit: per reference, default "
+        f"{_cli_audit.DEFAULT_REFERENCE_TIMEOUT:g}); exit 8",
     )
     conn.add_argument(
         "--no-cache",

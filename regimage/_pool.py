@@ -1,17 +1,17 @@
 """The innermost transport: one bounded pool of HTTP/1.1 connections per origin, in constant time.
 
-httpcore's ``AsyncConnectionPool`` re-examines every connection (a socket poll each) whenever a
-request starts or ends: with hundreds of requests in a batch that scan is most of the CPU
-(DESIGN.md §10). Here each origin (scheme, host, port) has its own pool: a stack of idle
-connections (the most recently used is taken first), a count of connections, a limit, and a FIFO
-of waiters. Taking a connection, giving it back and handing it to the next waiter are O(1), and a
-request waiting for a connection costs nothing until one is handed to it.
+A pool that re-examines every connection (a socket poll each) whenever a request starts or ends
+spends most of a large batch's CPU on that scan (DESIGN.md §10). Here each origin (scheme, host,
+port) has its own pool: a stack of idle connections (the most recently used is taken first), a
+count of connections, a limit, and a FIFO of waiters. Taking a connection, giving it back and
+handing it to the next waiter are O(1), and a request waiting for a connection costs nothing until
+one is handed to it.
 
-Only httpcore's public API is used: :class:`httpcore.AnyIOBackend` opens the sockets (and starts
-TLS), :class:`httpcore.AsyncHTTP11Connection` speaks HTTP/1.1 on them. :class:`PoolTransport` is
-the ``httpx.AsyncBaseTransport`` over it: it translates requests, responses and exceptions as
-httpx's own transport does. Because the pool opens connections itself it can also open them ahead
-of need (:meth:`ConnectionPool.preconnect`), while a batch waits for its tokens.
+The connections are regimage's own (:mod:`regimage._connection`: anyio streams and h11), not
+httpcore's: httpcore costs start-up time, imports trio whenever it is installed, and wraps every
+socket read in a cancel scope. :class:`PoolTransport` is the ``httpx.AsyncBaseTransport`` over the
+pool. Because the pool opens connections itself it can also open them ahead of need
+(:meth:`ConnectionPool.preconnect`), while a batch waits for its tokens.
 
 Under pytest-httpx, pass ``transport=httpx.AsyncHTTPTransport()`` to the provider: pytest-httpx
 mocks that class, not this one.
@@ -19,7 +19,6 @@ mocks that class, not this one.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import ssl
 from collections import deque
@@ -27,8 +26,9 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import anyio
-import httpcore
 import httpx
+
+from regimage._connection import Connect, Connection, connect_tcp, open_connection
 
 logger = logging.getLogger("regimage")
 
@@ -44,11 +44,12 @@ DEFAULT_CONNECTIONS_PER_ORIGIN = 64
 #: How long an idle connection is kept for reuse.
 KEEPALIVE_SECONDS = 5.0
 #: Methods that may be sent again on a fresh connection when a reused one turned out dead.
-_IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE"})
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: What a reused keep-alive connection the server had closed fails with.
-_STALE_ERRORS = (httpcore.RemoteProtocolError, httpcore.ReadError, httpcore.WriteError)
+_STALE_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
-#: httpcore's Origin is not hashable: pools are keyed by (scheme, host, port).
+#: Pools are keyed by (scheme, host, port), as httpx's URL gives them.
 _OriginKey = tuple[bytes, bytes, int]
 
 
@@ -73,18 +74,23 @@ class _Waiter:
         self.event = anyio.Event()
         self.granted = False
         self.cancelled = False
-        self.connection: httpcore.AsyncHTTP11Connection | None = None
+        self.connection: Connection | None = None
 
 
 class _Origin:
     """The connections of one origin: idle ones (a stack), how many exist, who waits."""
 
-    __slots__ = ("count", "idle", "limit", "origin", "waiters")
+    __slots__ = ("count", "host", "idle", "label", "limit", "port", "tls", "waiters")
 
-    def __init__(self, origin: httpcore.Origin, limit: int) -> None:
-        self.origin = origin
+    def __init__(self, key: _OriginKey, limit: int) -> None:
+        scheme, host, port = key
+        self.host = host.decode("ascii")
+        self.port = port
+        self.tls = scheme == b"https"
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self.label = f"{scheme.decode('ascii')}://{shown}:{port}"
         self.limit = limit
-        self.idle: list[httpcore.AsyncHTTP11Connection] = []
+        self.idle: list[Connection] = []
         self.count = 0  # open or being opened, idle or busy
         self.waiters: deque[_Waiter] = deque()
 
@@ -99,8 +105,8 @@ class _Origin:
 class ConnectionPool:
     """HTTP/1.1 connections, at most ``max_per_origin`` per origin, handed out in O(1).
 
-    ``tls`` makes the TLS context, called once, on the first HTTPS connection. ``backend`` is the
-    httpcore network backend (tests pass a mock one).
+    ``tls`` makes the TLS context, called once, on the first HTTPS connection (loading CA
+    certificates costs milliseconds). ``connect`` opens TCP connections (tests pass their own).
     """
 
     def __init__(
@@ -109,7 +115,7 @@ class ConnectionPool:
         *,
         max_per_origin: int = DEFAULT_CONNECTIONS_PER_ORIGIN,
         keepalive_expiry: float = KEEPALIVE_SECONDS,
-        backend: httpcore.AsyncNetworkBackend | None = None,
+        connect: Connect = connect_tcp,
     ) -> None:
         if max_per_origin < 1:
             raise ValueError(f"max_per_origin must be at least 1, got {max_per_origin}")
@@ -117,7 +123,7 @@ class ConnectionPool:
         self._tls: ssl.SSLContext | None = None
         self.max_per_origin = max_per_origin
         self._keepalive_expiry = keepalive_expiry
-        self._backend = backend if backend is not None else httpcore.AnyIOBackend()
+        self._connect_tcp = connect
         self._origins: dict[_OriginKey, _Origin] = {}
         self._closed = False
         self.stats = PoolStats()
@@ -131,36 +137,29 @@ class ConnectionPool:
         """Connections open (or being opened) to ``url``'s origin, or to every origin."""
         if url is None:
             return sum(o.count for o in self._origins.values())
-        parsed = httpx.URL(str(url))
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        state = self._origins.get((parsed.raw_scheme, parsed.raw_host, port))
+        state = self._origins.get(_key(httpx.URL(str(url))))
         return 0 if state is None else state.count
 
-    def _state(self, origin: httpcore.Origin) -> _Origin:
-        key = (origin.scheme, origin.host, origin.port)
+    def _state(self, key: _OriginKey) -> _Origin:
         state = self._origins.get(key)
         if state is None:
-            state = self._origins[key] = _Origin(origin, self.max_per_origin)
+            state = self._origins[key] = _Origin(key, self.max_per_origin)
         return state
 
     # ── taking and giving back ──────────────────────────────────────────────────────────────────
 
-    def _take_idle(
-        self, state: _Origin
-    ) -> tuple[httpcore.AsyncHTTP11Connection | None, list[httpcore.AsyncHTTP11Connection]]:
+    def _take_idle(self, state: _Origin) -> tuple[Connection | None, list[Connection]]:
         """The most recently used idle connection still usable, and the dead ones found."""
-        dead: list[httpcore.AsyncHTTP11Connection] = []
+        dead: list[Connection] = []
         while state.idle:
             connection = state.idle.pop()
-            if _usable(connection):
+            if connection.usable():
                 return connection, dead
             dead.append(connection)
             state.count -= 1
         return None, dead
 
-    async def _acquire(
-        self, state: _Origin, wait_limit: float | None
-    ) -> httpcore.AsyncHTTP11Connection | None:
+    async def _acquire(self, state: _Origin, wait_limit: float | None) -> Connection | None:
         """An idle connection, or None: the caller may open a new one (a slot is counted)."""
         connection, dead = self._take_idle(state)
         if dead:
@@ -175,22 +174,23 @@ class ConnectionPool:
         state.waiters.append(waiter)
         self.stats.waited += 1
         try:
-            with anyio.fail_after(wait_limit):
+            if wait_limit is None:
                 await waiter.event.wait()
+            else:
+                with anyio.fail_after(wait_limit):
+                    await waiter.event.wait()
         except BaseException as exc:
             waiter.cancelled = True
             if waiter.granted:  # handed something just as we gave up: pass it on
-                await self._give(state, waiter.connection)
+                self._give(state, waiter.connection)
             if isinstance(exc, TimeoutError):
-                raise httpcore.PoolTimeout(
-                    f"no connection to {_show(state.origin)} became free in {wait_limit} s"
+                raise httpx.PoolTimeout(
+                    f"no connection to {state.label} became free in {wait_limit} s"
                 ) from None
             raise
         return waiter.connection
 
-    async def _give(
-        self, state: _Origin, connection: httpcore.AsyncHTTP11Connection | None
-    ) -> None:
+    def _give(self, state: _Origin, connection: Connection | None) -> None:
         """Pass a usable connection (or, with None, the right to open one) to the next waiter;
         with nobody waiting, keep the connection idle (or give the slot up)."""
         waiter = state.next_waiter()
@@ -204,13 +204,13 @@ class ConnectionPool:
         else:
             state.idle.append(connection)
 
-    async def release(self, state: _Origin, connection: httpcore.AsyncHTTP11Connection) -> None:
+    async def release(self, state: _Origin, connection: Connection) -> None:
         """Take back a connection whose response was closed: reuse it if it can serve again."""
-        if not self._closed and connection.is_idle():
-            await self._give(state, connection)
+        if not self._closed and connection.finish():
+            self._give(state, connection)
             return
         await _close_all([connection])
-        await self._give(state, None)
+        self._give(state, None)
 
     # ── connecting ──────────────────────────────────────────────────────────────────────────────
 
@@ -222,23 +222,20 @@ class ConnectionPool:
         return self._tls
 
     async def _connect(
-        self, origin: httpcore.Origin, connect_limit: float | None, sni: str | None = None
-    ) -> httpcore.AsyncHTTP11Connection:
-        host = origin.host.decode("ascii")
-        stream = await self._backend.connect_tcp(host, origin.port, timeout=connect_limit)
-        try:
-            if origin.scheme == b"https":
-                stream = await stream.start_tls(
-                    self._ssl_context(), server_hostname=sni or host, timeout=connect_limit
-                )
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
-            raise
-        self.stats.opened += 1
-        return httpcore.AsyncHTTP11Connection(
-            origin=origin, stream=stream, keepalive_expiry=self._keepalive_expiry
+        self, state: _Origin, connect_limit: float | None, sni: str | None = None
+    ) -> Connection:
+        connection = await open_connection(
+            state.host,
+            state.port,
+            origin=state.label,
+            ssl_context=self._ssl_context() if state.tls else None,
+            server_hostname=sni,
+            connect_limit=connect_limit,
+            keepalive_expiry=self._keepalive_expiry,
+            connect=self._connect_tcp,
         )
+        self.stats.opened += 1
+        return connection
 
     async def preconnect(
         self, url: str | httpx.URL, count: int, *, connect_limit: float = 30.0
@@ -247,10 +244,9 @@ class ConnectionPool:
         limit, idle ones counted); returns how many were opened. Failures are left for the
         requests themselves to meet."""
         parsed = httpx.URL(str(url))
-        if self._closed or parsed.scheme not in ("http", "https"):
+        if self._closed or parsed.raw_scheme not in _DEFAULT_PORTS:
             return 0
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        state = self._state(httpcore.Origin(parsed.raw_scheme, parsed.raw_host, port))
+        state = self._state(_key(parsed))
         wanted = min(count - len(state.idle), state.limit - state.count)
         if wanted <= 0:
             return 0
@@ -261,15 +257,18 @@ class ConnectionPool:
         async def one() -> None:
             nonlocal opened
             try:
-                connection = await self._connect(state.origin, connect_limit)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout, OSError) as exc:
-                logger.debug("preconnect to %s failed: %s", _show(state.origin), exc)
+                connection = await self._connect(state, connect_limit)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                logger.debug("preconnect to %s failed: %s", state.label, exc)
                 self.stats.failed += 1
-                await self._give(state, None)
+                self._give(state, None)
                 return
+            except BaseException:
+                self._give(state, None)
+                raise
             opened += 1
             self.stats.preconnected += 1
-            await self._give(state, connection)
+            self._give(state, connection)
 
         async with anyio.create_task_group() as group:
             for _ in range(wanted):
@@ -278,51 +277,61 @@ class ConnectionPool:
 
     # ── requests ────────────────────────────────────────────────────────────────────────────────
 
-    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
-        scheme = request.url.scheme
-        if scheme not in (b"http", b"https"):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` on a pooled connection; the response's body gives it back."""
+        url = request.url
+        scheme = url.raw_scheme
+        if scheme not in _DEFAULT_PORTS:
             shown = scheme.decode("ascii", "replace")
-            raise httpcore.UnsupportedProtocol(f"unsupported URL scheme {shown!r}")
-        if self._closed:
-            raise httpcore.ConnectError("the connection pool is closed")
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {shown!r}")
+        body = request.stream
+        if not isinstance(body, httpx.AsyncByteStream):
+            raise TypeError("PoolTransport needs an async request body")
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
-        state = self._state(request.url.origin)
+        state = self._state(_key(url))
+        method = request.method
         retried = False
         while True:
             connection = await self._acquire(state, timeouts.get("pool"))
             reused = connection is not None
             if connection is None:
+                if self._closed:  # (a closed pool has no idle connections)
+                    self._give(state, None)
+                    raise httpx.ConnectError("the connection pool is closed")
                 try:
                     connection = await self._connect(
-                        state.origin,
-                        timeouts.get("connect"),
-                        _sni(request.extensions.get("sni_hostname")),
+                        state, timeouts.get("connect"), _sni(request.extensions.get("sni_hostname"))
                     )
                 except BaseException:
-                    await self._give(state, None)
+                    self._give(state, None)
                     raise
             else:
                 self.stats.reused += 1
             try:
-                response = await connection.handle_async_request(request)
+                head = await connection.send_request(
+                    method.encode("ascii"), url.raw_path, request.headers.raw, body, timeouts
+                )
             except BaseException as exc:
                 await _close_all([connection])
-                await self._give(state, None)
+                self._give(state, None)
                 # A kept-alive connection the server had closed meanwhile: once more, fresh.
                 if (
                     reused
                     and not retried
-                    and request.method in _IDEMPOTENT
-                    and isinstance(exc, (httpcore.ConnectionNotAvailable, *_STALE_ERRORS))
+                    and method in _IDEMPOTENT
+                    and isinstance(exc, _STALE_ERRORS)
                 ):
                     retried = True
                     continue
                 raise
-            return httpcore.Response(
-                status=response.status,
-                headers=response.headers,
-                content=_PooledStream(response.stream, self, state, connection),
-                extensions=response.extensions,
+            return httpx.Response(
+                status_code=head.status_code,
+                headers=head.headers.raw_items(),
+                stream=_ResponseStream(self, state, connection),
+                extensions={
+                    "http_version": b"HTTP/" + head.http_version,
+                    "reason_phrase": head.reason,
+                },
             )
 
     async def __aenter__(self) -> ConnectionPool:
@@ -341,116 +350,56 @@ class ConnectionPool:
         await _close_all(idle)
 
 
-def _usable(connection: httpcore.AsyncHTTP11Connection) -> bool:
-    """Whether an idle (or pre-opened, never used) connection can take a request now."""
-    if connection.is_closed():
-        return False
-    return not connection.has_expired()
+def _key(url: httpx.URL) -> _OriginKey:
+    scheme = url.raw_scheme
+    return scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(scheme, 0)
 
 
 def _sni(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _show(origin: httpcore.Origin) -> str:
-    return f"{origin.scheme.decode()}://{origin.host.decode()}:{origin.port}"
-
-
-async def _close_all(connections: Iterable[httpcore.AsyncHTTP11Connection]) -> None:
-    with anyio.CancelScope(shield=True):
-        for connection in connections:
-            with contextlib.suppress(OSError, httpcore.NetworkError, anyio.BrokenResourceError):
-                await connection.aclose()
-
-
-class _PooledStream:
-    """A response body that gives its connection back to the pool when closed."""
-
-    __slots__ = ("_closed", "_connection", "_pool", "_state", "_stream")
-
-    def __init__(
-        self,
-        stream: object,
-        pool: ConnectionPool,
-        state: _Origin,
-        connection: httpcore.AsyncHTTP11Connection,
-    ) -> None:
-        self._stream = stream
-        self._pool = pool
-        self._state = state
-        self._connection = connection
-        self._closed = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        stream = self._stream
-        if not hasattr(stream, "__aiter__"):  # pragma: no cover - httpcore streams are async
-            raise TypeError("an async connection answered with a sync stream")
-        try:
-            async for part in stream:
-                yield part
-        except BaseException:
-            await self.aclose()
-            raise
-
-    async def aclose(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        with anyio.CancelScope(shield=True):
-            closer = getattr(self._stream, "aclose", None)
-            try:
-                if closer is not None:
-                    await closer()
-            finally:
-                await self._pool.release(self._state, self._connection)
-
-
-# ── the httpx transport ────────────────────────────────────────────────────────────────────────────
-
-#: httpcore exception → httpx exception; the most specific match wins (as in httpx's transport).
-_EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.ProxyError, httpx.ProxyError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-)
-
-
-def _mapped(exc: Exception) -> httpx.TransportError | None:
-    for source, target in _EXCEPTIONS:
-        if isinstance(exc, source):
-            return target(str(exc))
-    return None
+async def _close_all(connections: Iterable[Connection]) -> None:
+    for connection in connections:
+        await connection.aclose()  # shielded: closes even in a cancelled task
 
 
 class _ResponseStream(httpx.AsyncByteStream):
-    __slots__ = ("_stream",)
+    """A response body read off its connection; the connection goes back to the pool at the
+    end of the body or when the response is closed, whichever comes first.
 
-    def __init__(self, stream: _PooledStream) -> None:
-        self._stream = stream
+    An iterator object rather than an async generator: nothing to finalise, and no cancel scope
+    can be left open across a ``yield``.
+    """
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    __slots__ = ("_connection", "_done", "_pool", "_state")
+
+    def __init__(self, pool: ConnectionPool, state: _Origin, connection: Connection) -> None:
+        self._pool = pool
+        self._state = state
+        self._connection = connection
+        self._done = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
         try:
-            async for part in self._stream:
-                yield part
-        except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+            chunk = await self._connection.receive_body()
+        except BaseException:
+            await self.aclose()
+            raise
+        if chunk is None:
+            await self.aclose()
+            raise StopAsyncIteration
+        return chunk
 
     async def aclose(self) -> None:
-        await self._stream.aclose()
+        if not self._done:
+            self._done = True
+            await self._pool.release(self._state, self._connection)
 
 
 class PoolTransport(httpx.AsyncBaseTransport):
@@ -462,45 +411,17 @@ class PoolTransport(httpx.AsyncBaseTransport):
         *,
         max_per_origin: int = DEFAULT_CONNECTIONS_PER_ORIGIN,
         keepalive_expiry: float = KEEPALIVE_SECONDS,
-        backend: httpcore.AsyncNetworkBackend | None = None,
+        connect: Connect = connect_tcp,
     ) -> None:
         self.pool = ConnectionPool(
-            tls, max_per_origin=max_per_origin, keepalive_expiry=keepalive_expiry, backend=backend
+            tls, max_per_origin=max_per_origin, keepalive_expiry=keepalive_expiry, connect=connect
         )
 
     def __repr__(self) -> str:
         return f"<PoolTransport({self.pool!r})>"
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        stream = request.stream
-        if not isinstance(stream, httpx.AsyncByteStream):
-            raise TypeError("PoolTransport needs an async request body")
-        core = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
-            ),
-            headers=request.headers.raw,
-            content=stream,
-            extensions=request.extensions,
-        )
-        try:
-            response = await self.pool.handle_async_request(core)
-        except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
-        content = response.stream
-        if not isinstance(content, _PooledStream):  # pragma: no cover - the pool wraps every body
-            raise TypeError("the pool answered with a foreign stream")
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_ResponseStream(content),
-            extensions=response.extensions,
-        )
+        return await self.pool.handle_async_request(request)
 
     async def aclose(self) -> None:
         await self.pool.aclose()

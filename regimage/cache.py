@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -57,6 +58,8 @@ DEFAULT_CACHE_BYTES = 64 * MIB
 MAX_DISK_ITEM_BYTES = 4 * MIB
 #: A metadata file larger than this is not read (a token file is a few KB).
 _MAX_META_BYTES = 1 * MIB
+#: Numbers for this process's temporary files (with its pid, a name no other writer uses).
+_TEMPORARY_NUMBERS = itertools.count()
 #: How long a learned challenge is trusted (a loopback registry may be another one next time).
 CHALLENGE_SECONDS = 7 * 24 * 3600.0
 LOOPBACK_CHALLENGE_SECONDS = 3600.0
@@ -167,7 +170,8 @@ class DiskCache:
 
     # ── files ───────────────────────────────────────────────────────────────────────────────────
 
-    def _makedirs(self, path: Path) -> None:
+    @staticmethod
+    def _makedirs(path: Path) -> None:
         """``mkdir -p`` with every directory made here 0700, whatever the umask."""
         missing: list[Path] = []
         current = path
@@ -181,7 +185,8 @@ class DiskCache:
                 directory.mkdir(mode=0o700)
             except FileExistsError:
                 continue
-            directory.chmod(0o700)
+            if stat.S_IMODE(directory.stat().st_mode) != 0o700:  # a umask took owner bits
+                directory.chmod(0o700)
 
     def _ensure_private(self) -> bool:
         """Create the cache directory 0700 (tightening it if it is ours); False if it is not
@@ -204,15 +209,14 @@ class DiskCache:
         return self._private
 
     def _write(self, path: Path, data: bytes) -> None:
-        """Write ``data`` to ``path`` atomically: a 0600 temporary file renamed over it."""
-        import tempfile  # only when writing: its imports cost start-up time
+        """Write ``data`` to ``path`` atomically: a 0600 temporary file renamed over it.
 
+        The temporary name is this process's id and a counter (O_EXCL: never another's file), so
+        the common case costs an open, a write and a rename, and no directory test."""
         if self._private is None:
             self._ensure_private()
         try:
-            if not path.parent.is_dir():
-                self._makedirs(path.parent)
-            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # mode 0600
+            fd, temporary = self._temporary(path.parent)
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
@@ -223,6 +227,19 @@ class DiskCache:
                 raise
         except OSError as exc:
             logger.debug("cache: cannot write %s: %s", path.name, exc)
+
+    def _temporary(self, directory: Path) -> tuple[int, str]:
+        """A new 0600 file in ``directory`` (made if missing), opened for writing."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        for _ in range(100):
+            name = os.path.join(directory, f".tmp-{os.getpid()}-{next(_TEMPORARY_NUMBERS)}")
+            try:
+                return os.open(name, flags, 0o600), name
+            except FileExistsError:  # left by a crashed process that had our pid
+                continue
+            except FileNotFoundError:
+                self._makedirs(directory)
+        raise FileExistsError(f"no free temporary name in {directory}")
 
     @staticmethod
     def _read(path: Path, limit: int) -> bytes | None:

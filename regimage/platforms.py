@@ -22,7 +22,7 @@ Matchers are objects with ``match(p) -> bool`` and ``less(a, b) -> bool`` (``a``
 from __future__ import annotations
 
 import functools
-import platform as _stdlib_platform
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -398,17 +398,29 @@ def _host_arch(machine: str) -> tuple[str, str]:
 
 
 def _host_windows_version() -> str:
-    version = _stdlib_platform.version()  # "10.0.17763" on Windows
+    import platform  # costs milliseconds at start-up: only Windows hosts need it
+
+    version = platform.version()  # "10.0.17763" on Windows
     parts = version.split(".")[:3]
     if len(parts) == 3 and all(_DIGITS_RE.fullmatch(p) for p in parts):
         return ".".join(parts)
     return ""
 
 
+def _host_machine() -> str:
+    """``platform.machine()``, without importing :mod:`platform` (milliseconds of start-up) where
+    ``os.uname`` answers the same."""
+    if hasattr(os, "uname"):
+        return os.uname().machine
+    import platform
+
+    return platform.machine()
+
+
 @functools.cache
 def _host_platform() -> Platform:
     os_ = _host_os(sys.platform)
-    arch, variant = _host_arch(_stdlib_platform.machine())
+    arch, variant = _host_arch(_host_machine())
     os_version = _host_windows_version() if os_ == "windows" else ""
     return Platform(os_, arch, variant, os_version).normalized()
 

@@ -10,7 +10,6 @@ reading its manifest costs one request.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ import anyio
 import httpx
 
 import regimage._http as _http
+import regimage._tls as _tls
 import regimage.mediatypes as mediatypes
 from regimage._json import loads_object
 from regimage._pool import ConnectionPool, PoolTransport
@@ -129,29 +129,17 @@ def _cookie_jar() -> CookieJar:
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
-@functools.cache
-def _default_tls() -> ssl.SSLContext:
-    """httpx's default TLS context (certifi's CA bundle), loaded once per process."""
-    return httpx.create_ssl_context()
-
-
-@functools.cache
-def _insecure_tls() -> ssl.SSLContext:
-    return httpx.create_ssl_context(verify=False)
-
-
 def _tls_factory(
     ca_file: str | os.PathLike[str] | None, verify: bool
 ) -> Callable[[], ssl.SSLContext]:
-    """What makes the TLS context: the shared default, or one with ``ca_file`` added (loaded now,
-    so that a bad file is reported at once)."""
+    """What makes the TLS context: the shared default (made on the first HTTPS connection), or
+    one with ``ca_file`` added (loaded now, so that a bad file is reported at once)."""
     if not verify:
-        return _insecure_tls
+        return _tls.insecure_context
     if ca_file is None:
-        return _default_tls
-    context = httpx.create_ssl_context()
+        return _tls.default_context
     try:
-        context.load_verify_locations(cafile=os.fspath(ca_file))
+        context = _tls.with_ca_file(ca_file)
     except (OSError, ssl.SSLError) as exc:
         raise NetworkError(
             f"cannot load the CA file {os.fspath(ca_file)!r}: {exc.strerror or exc}"

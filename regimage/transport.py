@@ -253,8 +253,9 @@ class LoggingTransport(httpx.AsyncBaseTransport):
 class HostLimitTransport(httpx.AsyncBaseTransport):
     """At most ``per_host`` requests in flight per origin; a slot is held until the body is closed.
 
-    With a connection pool at least as large, httpcore never queues a request: its queue is what
-    costs CPU in large batches (DESIGN.md §10).
+    Put in front of a transport other than regimage's own pool (httpx's, which pytest-httpx
+    mocks): with a connection pool at least as large, httpcore never queues a request, and its
+    queue is what costs CPU in large batches (DESIGN.md §10).
     """
 
     def __init__(self, inner: httpx.AsyncBaseTransport, *, per_host: int) -> None:

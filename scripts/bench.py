@@ -55,6 +55,9 @@ BENCH_DIR = ROOT / ".bench"
 JOBS = ROOT / "scripts" / "bench_jobs.py"
 #: A venv like a user's ``pip install regimage`` (no trio), with python-dxf: start-up measures.
 STARTUP_VENV = BENCH_DIR / "venv-startup"
+TRUST_STORE_VARIABLES = frozenset(
+    {"SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"}
+)
 #: Round trips of the cheapest possible cold batch on a token registry: connect + 401, connect to
 #: the token server + token, manifest (on a connection opened meanwhile).
 FLOOR_ROUND_TRIPS = 5
@@ -281,6 +284,7 @@ def set_up(delay_ms: float, work: Path) -> Setup:
         "bench token registry",
         work / "registry",
         storage=lab.storage_root / "token",
+        quiet=True,  # a remote registry's logging costs the client's machine nothing
         auth={
             "token": {
                 "realm": realm,
@@ -324,6 +328,9 @@ class Bench:
             k: v
             for k, v in os.environ.items()
             if not k.startswith(("REGIMAGE_", "DOCKER_", "DRCA_", "XDG_", "REGISTRY_AUTH"))
+            # A user's default trust store: each tool is given the lab's CA explicitly, and
+            # these (set on our build machines) would make every tool parse a whole bundle.
+            and k not in TRUST_STORE_VARIABLES
         }
         env.update(
             HOME=str(self.home),
@@ -554,9 +561,9 @@ class Bench:
                 self._startup(venv, label)
 
     def _startup(self, venv: Path, label: str) -> None:
-        """Start-up in ``venv``. The benchmark's venv has trio (for the trio runs), and httpcore
-        imports trio whenever it is importable, under asyncio too; the start-up venv, like a
-        user's ``pip install regimage``, has no trio."""
+        """Start-up in ``venv``. The benchmark's venv has the test extras and the peers (more
+        ``.pth`` files for every interpreter to read); the start-up venv is a user's
+        ``pip install regimage`` plus python-dxf."""
         print(f"\n3. start-up{label} (0 ms: the lab directly)", flush=True)
         runs = max(self.args.runs, 10)
         python, regimage = str(venv / "python"), str(venv / "regimage")

@@ -728,6 +728,19 @@ def test_audit_timeout_is_per_reference(registry: list[FakeRegistry]) -> None:
     assert result.status == ExitStatus.REGISTRY
 
 
+def test_audit_has_a_default_timeout_per_reference(
+    registry: list[FakeRegistry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from regimage import _cli_audit
+
+    monkeypatch.setattr(_cli_audit, "DEFAULT_REFERENCE_TIMEOUT", 0.05)
+    result = run("audit", "slow.test/slow/never:v1", ref("dup-layer"))
+    slow, fine = (json.loads(line) for line in result.lines)
+    assert slow["error"]["message"] == "timed out after 0.05 s"
+    assert fine["ok"] is True
+    assert result.status == ExitStatus.REGISTRY
+
+
 class CountingInput(io.StringIO):
     """stdin that counts the lines read from it."""
 

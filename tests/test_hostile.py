@@ -203,7 +203,7 @@ async def test_a_header_flood_is_a_network_error() -> None:
         async with provider() as registry:
             with pytest.raises(NetworkError):
                 await registry.resolve(server.ref("evil/app:v1"))
-        # a header block over h11's 64 KiB is refused on each attempt
+        # a header block over the 100 KiB head limit (regimage._connection) is refused each time
         assert len(server.requests) == 4
 
 

@@ -34,6 +34,8 @@ IO = {
     "_http",
     "transport",
     "_pool",
+    "_connection",
+    "_tls",
     "credentials",
     "auth",
     "registry",
@@ -47,7 +49,7 @@ SURFACE = {"cli", "__main__", "__init__"}
 #: Third-party packages each layer may import.
 ALLOWED_THIRD_PARTY = {
     "pure": set(),
-    "io": {"httpx", "anyio", "httpcore", "sniffio"},
+    "io": {"httpx", "anyio", "h11", "certifi", "sniffio"},
     "logic": {"anyio"},
     "surface": {"anyio"},
 }

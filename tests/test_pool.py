@@ -7,6 +7,8 @@ once: what the pool promises is checked from the server's side, not only from it
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -195,6 +197,31 @@ async def test_the_pool_timeout_is_a_pool_timeout() -> None:
             server.release.set()
 
 
+async def test_failed_preconnects_give_their_slots_back() -> None:
+    async def refused(host: str, port: int) -> anyio.abc.ByteStream:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    transport = PoolTransport(TLS, max_per_origin=4, connect=refused)
+    assert await transport.pool.preconnect("http://registry.test", 3) == 0
+    assert transport.pool.stats.failed == 3
+    assert transport.pool.connections() == 0
+    with pytest.raises(httpx.ConnectError, match="refused") as caught:
+        await transport.handle_async_request(httpx.Request("GET", "http://registry.test/v2/"))
+    assert isinstance(caught.value.__cause__, ConnectionRefusedError)
+    assert transport.pool.connections() == 0
+
+
+async def test_a_cancelled_preconnect_gives_its_slots_back() -> None:
+    async def hanging(host: str, port: int) -> anyio.abc.ByteStream:
+        await anyio.sleep_forever()
+        raise AssertionError  # pragma: no cover
+
+    transport = PoolTransport(TLS, max_per_origin=4, connect=hanging)
+    with anyio.move_on_after(0.02):
+        await transport.pool.preconnect("http://registry.test", 4)
+    assert transport.pool.connections() == 0
+
+
 async def test_errors_are_httpx_errors() -> None:
     async with serving() as server:
         port = server.port
@@ -233,3 +260,19 @@ async def test_the_provider_bounds_connections_per_host() -> None:
 def test_the_limit_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_per_origin"):
         ConnectionPool(TLS, max_per_origin=0)
+
+
+def test_the_registry_client_imports_neither_httpcore_nor_trio() -> None:
+    """httpcore costs start-up time and imports trio whenever trio is installed (issue #7)."""
+    code = (
+        "import sys\n"
+        "import regimage.registry\n"
+        "seen = [m for m in ('httpcore', 'trio') if m in sys.modules]\n"
+        "regimage.registry.RegistryProvider()\n"
+        "seen += [m for m in ('httpcore', 'trio') if m in sys.modules]\n"
+        "print(sorted(set(seen)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout == "[]\n", out.stderr

@@ -224,8 +224,10 @@ def registry_config(
     auth: dict[str, Any] | None = None,
     tls: tuple[Path, Path] | None = None,
     relative_urls: bool = False,
+    quiet: bool = False,
 ) -> dict[str, Any]:
-    """Distribution 2.8's configuration for one lab registry."""
+    """Distribution 2.8's configuration for one lab registry; ``quiet`` logs errors only (no
+    access log), so that a benchmark's registry spends this machine's CPU on answers alone."""
     http: dict[str, Any] = {
         "addr": f"127.0.0.1:{port}",
         "secret": secret,
@@ -236,7 +238,11 @@ def registry_config(
         http["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
     config: dict[str, Any] = {
         "version": 0.1,
-        "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
+        "log": {
+            "level": "error" if quiet else "info",
+            "formatter": "text",
+            "accesslog": {"disabled": quiet},
+        },
         "storage": {
             "filesystem": {"rootdirectory": str(storage)},
             "delete": {"enabled": True},
@@ -262,6 +268,7 @@ class RegistrySpec:
     ca_file: Path | None = None
     relative_urls: bool = False
     storage: Path | None = None  # default: DIRECTORY/storage
+    quiet: bool = False  # errors only, no access log (the benchmark's registry)
 
     @property
     def config_file(self) -> Path:
@@ -282,6 +289,7 @@ def _launch(spec: RegistrySpec, *, detach: bool) -> tuple[ManagedProcess, int]:
         auth=spec.auth,
         tls=spec.tls,
         relative_urls=spec.relative_urls,
+        quiet=spec.quiet,
     )
     spec.config_file.write_text(render_yaml(config) + "\n")
     argv = [DISTRIBUTION, "serve", str(spec.config_file)]
