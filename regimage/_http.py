@@ -267,26 +267,29 @@ async def read_bounded(
     The response is closed in every case.
     """
     url = response.request.url
-    shown = redact_url(url)
+
+    def shown() -> str:  # only for a message: redacting a long URL costs more than reading it
+        return redact_url(url)
+
     try:
         declared = _content_length(response)
         identity = "content-encoding" not in response.headers
         if declared is not None and identity:
             if declared > limit:
                 raise SizeLimitExceeded(
-                    f"{what} from {shown} declares {declared} bytes (Content-Length), over the "
+                    f"{what} from {shown()} declares {declared} bytes (Content-Length), over the "
                     f"{limit}-byte limit; not reading it",
                     limit=limit,
-                    url=shown,
+                    url=shown(),
                     reference=reference,
                 )
             if expected_size is not None and declared != expected_size:
                 raise SizeMismatch(
-                    f"{what} from {shown} is {declared} bytes (Content-Length) but its "
+                    f"{what} from {shown()} is {declared} bytes (Content-Length) but its "
                     f"descriptor says {expected_size}",
                     expected=expected_size,
                     actual=declared,
-                    url=shown,
+                    url=shown(),
                     reference=reference,
                 )
         chunks: list[bytes] = []
@@ -298,35 +301,35 @@ async def read_bounded(
                     total += len(chunk)
                     if total > limit:
                         raise SizeLimitExceeded(
-                            f"{what} from {shown} is larger than the {limit}-byte limit; "
+                            f"{what} from {shown()} is larger than the {limit}-byte limit; "
                             "stopped reading",
                             limit=limit,
-                            url=shown,
+                            url=shown(),
                             reference=reference,
                         )
                     if expected_size is not None and total > expected_size:
                         raise SizeMismatch(
-                            f"{what} from {shown} is longer than the {expected_size} bytes its "
+                            f"{what} from {shown()} is longer than the {expected_size} bytes its "
                             "descriptor says; stopped reading",
                             expected=expected_size,
                             actual=total,
-                            url=shown,
+                            url=shown(),
                             reference=reference,
                         )
                     chunks.append(chunk)
         if declared is not None and identity and total != declared:
             raise NetworkError(
-                f"{what} from {shown} was cut short: got {total} of the "
+                f"{what} from {shown()} was cut short: got {total} of the "
                 f"{declared} bytes its Content-Length announced (truncated body)",
-                url=shown,
+                url=shown(),
                 reference=reference,
             )
         if expected_size is not None and total != expected_size:
             raise SizeMismatch(
-                f"{what} from {shown} is {total} bytes but its descriptor says {expected_size}",
+                f"{what} from {shown()} is {total} bytes but its descriptor says {expected_size}",
                 expected=expected_size,
                 actual=total,
-                url=shown,
+                url=shown(),
                 reference=reference,
             )
         return b"".join(chunks)

@@ -124,9 +124,19 @@ def _api_host(registry: str) -> str:
     return DOCKER_HUB_API_HOST if host in (DEFAULT_DOMAIN, "index.docker.io") else host
 
 
-def _cookie_jar() -> CookieJar:
-    """A jar that keeps nothing: registries do not need cookies, and CDNs should not set them."""
-    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+class _NoCookies(CookieJar):
+    """A jar that keeps nothing: registries do not need cookies, and CDNs should not set them.
+    It does not even read ``Set-Cookie`` (httpx hands every response to its jar: parsing the
+    headers for cookies that a policy then refuses cost more than the rest of a small answer)."""
+
+    def __init__(self) -> None:
+        super().__init__(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        return None
+
+    def set_cookie(self, cookie: object) -> None:
+        return None
 
 
 def _tls_factory(
@@ -224,7 +234,7 @@ class RegistryProvider:
             # queue thousands of requests: its caller bounds the whole with anyio.fail_after).
             timeout=httpx.Timeout(timeout, pool=None),
             headers={"User-Agent": f"regimage/{__version__}"},
-            cookies=_cookie_jar(),
+            cookies=_NoCookies(),
         )
         self._auth = RegistryAuth(self._client, store, clock=clock or time.monotonic)
 

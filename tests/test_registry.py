@@ -722,3 +722,26 @@ async def test_repr_and_digest_of_helpers() -> None:
         assert repr(registry) == "<RegistryProvider(requests=0)>"
         assert repr(registry.repository(REF)) == "<Repository('r.test/ns/app')>"
     assert hashlib.sha256(MANIFEST).hexdigest() == MANIFEST_DIGEST.encoded
+
+
+async def test_cookies_are_never_kept_nor_sent(httpx_mock: HTTPXMock) -> None:
+    """A registry (or its CDN) that sets a cookie gets nothing back: regimage keeps no state
+    a server chose, and does not spend CPU parsing it."""
+    digest = "sha256:" + hashlib.sha256(b"{}").hexdigest()
+    httpx_mock.add_response(
+        url="https://registry.test/v2/app/manifests/v1",
+        headers={
+            "Content-Type": "application/vnd.oci.image.manifest.v1+json",
+            "Docker-Content-Digest": digest,
+            "Set-Cookie": "session=abc; Path=/; Domain=registry.test",
+        },
+        content=b"{}",
+        is_reusable=True,
+    )
+    async with RegistryProvider(
+        transport=httpx.AsyncHTTPTransport(), credentials=CredentialStore(env={}, use_files=False)
+    ) as registry:
+        await registry.resolve("registry.test/app:v1")
+        await registry.resolve("registry.test/app:v1")
+    for request in httpx_mock.get_requests():
+        assert "cookie" not in request.headers
