@@ -9,12 +9,12 @@ leaves exactly one exception, it is raised as itself, unwrapped, so that callers
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
 import anyio
 
-__all__ = ["gather_limited", "map_limited"]
+__all__ = ["gather_in_order", "gather_limited", "map_limited"]
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -51,6 +51,43 @@ async def gather_limited(
     if only is not None:
         raise only  # outside the except block: its own __cause__ and __context__ stay
     return results  # type: ignore[return-value]  # every slot was filled: no task failed
+
+
+async def gather_in_order(
+    calls: Sequence[Callable[[], Awaitable[T]]], *, limit: int | None = None
+) -> list[T]:
+    """Run ``calls`` concurrently, at most ``limit`` at a time; results in call order. On failure
+    the rest are cancelled and the first error *in call order* is re-raised as itself, never inside
+    an ``ExceptionGroup``: a walk's error must not depend on which fetch failed first.
+
+    ``limit`` workers take the calls in order (no limit: one worker per call), so many cheap calls
+    cost a few tasks rather than one each. The walker's limiter covers handler calls only, never
+    held across a recursive fan-out: that would deadlock once the depth exceeded its capacity.
+    """
+    if not calls:
+        return []
+    if len(calls) == 1:
+        return [await calls[0]()]
+    errors: list[Exception | None] = [None] * len(calls)
+    results: list[T | None] = [None] * len(calls)
+    pending = iter(range(len(calls)))  # shared: each worker takes the next call
+    workers = len(calls) if limit is None else max(1, min(limit, len(calls)))
+    with anyio.CancelScope() as scope:
+
+        async def worker() -> None:
+            for i in pending:
+                try:
+                    results[i] = await calls[i]()
+                except Exception as exc:  # re-raised below, in call order
+                    errors[i] = exc
+                    scope.cancel()
+                    return
+
+        await gather_limited([worker] * workers, workers)
+    for error in errors:
+        if error is not None:
+            raise error
+    return results  # type: ignore[return-value]  # no call failed: every slot holds its result
 
 
 def _only_member(error: BaseException) -> BaseException | None:

@@ -31,6 +31,7 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from regimage._concurrency import gather_in_order
 from regimage.descriptor import Descriptor
 from regimage.digest import Digest
 from regimage.errors import NoMatchingPlatform, NotAnImage, RegImageError, UnsupportedMediaType
@@ -45,7 +46,6 @@ from regimage.walk import (
     ChildrenHandler,
     ContentCache,
     Visit,
-    _gather,
     children,
     filter_platforms,
     indexes_only,
@@ -482,7 +482,9 @@ async def _platforms_of(
         if d.platform is None and not (i < len(skip) and skip[i])
     ]
     calls = [functools.partial(handler.platform_of, descriptors[i]) for i in unread]
-    for i, platform in zip(unread, await _gather(calls, limit=DEFAULT_CONCURRENCY), strict=True):
+    for i, platform in zip(
+        unread, await gather_in_order(calls, limit=DEFAULT_CONCURRENCY), strict=True
+    ):
         found[i] = platform
     return found
 

@@ -29,7 +29,7 @@ from typing import Generic, Protocol, TypeVar
 
 import anyio
 
-from regimage._concurrency import gather_limited
+from regimage._concurrency import gather_in_order
 from regimage.descriptor import Descriptor
 from regimage.errors import UnsupportedMediaType, WalkLimitExceeded
 from regimage.image_config import ImageConfig
@@ -160,7 +160,9 @@ class _Walker:
         async def one(i: int) -> list[Visit]:
             return await self._visit(descriptors[i], parents, (*position, i))
 
-        branches = await _gather(
+        # The walker's limiter covers handler calls only, never held across this recursive
+        # fan-out: that would deadlock once the depth exceeded its capacity.
+        branches = await gather_in_order(
             [functools.partial(one, i) for i in range(len(descriptors))], limit=FAN_OUT_WORKERS
         )
         return [visit for branch in branches for visit in branch]
@@ -198,43 +200,6 @@ class _Walker:
                 f"the walk visited more than {self._max_visits} descriptors; stopped at "
                 f"{descriptor.digest}"
             )
-
-
-async def _gather(
-    calls: Sequence[Callable[[], Awaitable[T]]], *, limit: int | None = None
-) -> list[T]:
-    """Run ``calls`` concurrently, at most ``limit`` at a time; results in call order. On failure
-    the rest are cancelled and the first error *in call order* is re-raised as itself, never inside
-    an ``ExceptionGroup``: a walk's error must not depend on which fetch failed first.
-
-    ``limit`` workers take the calls in order (no limit: one worker per call), so many cheap calls
-    cost a few tasks rather than one each. The walker's limiter covers handler calls only, never
-    held across a recursive fan-out: that would deadlock once the depth exceeded its capacity.
-    """
-    if not calls:
-        return []
-    if len(calls) == 1:
-        return [await calls[0]()]
-    errors: list[Exception | None] = [None] * len(calls)
-    results: list[T | None] = [None] * len(calls)
-    pending = iter(range(len(calls)))  # shared: each worker takes the next call
-    workers = len(calls) if limit is None else max(1, min(limit, len(calls)))
-    with anyio.CancelScope() as scope:
-
-        async def worker() -> None:
-            for i in pending:
-                try:
-                    results[i] = await calls[i]()
-                except Exception as exc:  # re-raised below, in call order
-                    errors[i] = exc
-                    scope.cancel()
-                    return
-
-        await gather_limited([worker] * workers, workers)
-    for error in errors:
-        if error is not None:
-            raise error
-    return results  # type: ignore[return-value]  # no call failed: every slot holds its result
 
 
 # ── reading documents ──────────────────────────────────────────────────────────────────────────────
@@ -413,7 +378,7 @@ def filter_platforms(
                 return replace(child, platform=platform)
 
             calls = [functools.partial(read_platform, found[i]) for i in unread]
-            read_back = await _gather(calls, limit=DEFAULT_CONCURRENCY)
+            read_back = await gather_in_order(calls, limit=DEFAULT_CONCURRENCY)
             for i, kept in zip(unread, read_back, strict=True):
                 decided[i] = kept
         return [child for child in decided if child is not None]

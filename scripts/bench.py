@@ -75,6 +75,7 @@ class Run:
     requests: int = 0
     token_requests: int = 0
     connections: int = 0
+    server_cpu: float = 0.0  # the registry's, its token server's and the delaying proxies'
     job: dict[str, Any] = field(default_factory=dict)
     stderr: str = ""
 
@@ -115,6 +116,7 @@ class Measure:
             "requests": requests,
             "requests_per_image": round(requests / self.per, 3),
             "connections": statistics.median(r.connections for r in self.runs),
+            "server_cpu": round(self.median("server_cpu"), 4),
             "failures": self.failures,
             "scale": self.scale,
             "errors": [r.stderr[-300:] for r in self.runs if r.rc != 0][:2],
@@ -219,6 +221,15 @@ def start_proxy(
     return ProxyProcess(process, info["routes"], info["control"])
 
 
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # ── the set-up ─────────────────────────────────────────────────────────────────────────────────────
 
 
@@ -255,6 +266,17 @@ class Setup:
         tokens = sum(route["requests"] for route in token.values())
         connections = sum(r["connections"] for r in [*registry.values(), *token.values()])
         return requests, tokens, connections
+
+    def server_cpu(self) -> float:
+        """CPU seconds spent so far by the processes that answer (registry, token server and
+        the two delaying proxies): they share this machine's cores with the client measured."""
+        pids = [
+            self.registry_process.pid,
+            self.registry_proxy.process.pid,
+            self.token_proxy.process.pid,
+            *(p.pid for p in self.lab.processes if p.name == "token server"),
+        ]
+        return sum(_process_cpu(pid) for pid in pids)
 
     def stop(self) -> None:
         self.registry_proxy.stop()
@@ -361,7 +383,9 @@ class Bench:
                 cache = Path(tempfile.mkdtemp(dir=self.setup.work, prefix="cache-"))
                 run_env = {**run_env, "XDG_CACHE_HOME": str(cache)}
             self.setup.reset()
+            server_before = self.setup.server_cpu()
             run, out = run_measured(argv, run_env, stdin=stdin)
+            run.server_cpu = self.setup.server_cpu() - server_before
             run.requests, run.token_requests, run.connections = self.setup.counts()
             if json_out and out.strip():
                 with contextlib.suppress(ValueError):
@@ -375,7 +399,8 @@ class Bench:
         note = f" ({measure.failures} failed)" if measure.failures else ""
         print(
             f"  {task:<22} {tool:<26} wall {measure.median('wall'):7.3f} s  "
-            f"cpu {measure.median('cpu'):6.3f} s  requests {measure.summary()['requests']}{note}",
+            f"cpu {measure.median('cpu'):6.3f} s  server cpu {measure.median('server_cpu'):6.3f} s  "
+            f"requests {measure.summary()['requests']}{note}",
             flush=True,
         )
         return measure
@@ -571,6 +596,9 @@ class Bench:
         self.measure("python -c pass", task, [python, "-c", "pass"], runs=runs)
         self.measure("regimage --version", task, [regimage, "--version"], runs=runs)
         self.measure("import regimage", task, [python, "-c", "import regimage"], runs=runs)
+        # What any client on regimage's stack (httpx on anyio's asyncio backend) pays to start.
+        stack = "import httpx, anyio, anyio._backends._asyncio, h11"
+        self.measure("import httpx + anyio", task, [python, "-c", stack], runs=runs)
         check = (
             "import sys; from regimage import cli; cli.main(['--version']); "
             "print(sorted(m for m in ('httpx', 'httpcore', 'anyio') if m in sys.modules))"
@@ -755,12 +783,29 @@ def print_table(rows: list[dict[str, Any]], bench: Bench) -> None:
         bare = found.get(("python -c pass", task))
         if version is None or imported is None or bare is None:
             continue
+        stack = found.get(("import httpx + anyio", task))
         print(
             f"\n  {task}: regimage --version {1000 * version.median('wall'):.0f} ms (target ≤ 60 ms), "
             f"import regimage {1000 * imported.median('wall'):.0f} ms, bare interpreter "
             f"{1000 * bare.median('wall'):.0f} ms; --version imports "
             f"{bench.extra.get('version_imports' + label)}"
         )
+        if stack is not None:
+            print(
+                f"  {task}: importing httpx + anyio (asyncio backend) alone takes "
+                f"{1000 * stack.median('wall'):.0f} ms"
+            )
+    cores = os.cpu_count() or 1
+    for m in bench.measures:
+        if m.tool.startswith("regimage library") and m.median("server_cpu") > 0:
+            server = m.median("server_cpu")
+            requests = m.summary()["requests"] or 1
+            print(
+                f"  {m.task}, {m.tool}: the answering side (registry, token server, proxies) "
+                f"spent {server:.2f} s CPU ({1000 * server / requests:.1f} ms a request) on "
+                f"this machine's {cores} cores; with the client's {m.job_median('cpu'):.2f} s, "
+                f"no schedule finishes in under {(server + m.job_median('cpu')) / cores:.2f} s"
+            )
     for m in bench.measures:
         if m.task.startswith("audit of"):
             print(

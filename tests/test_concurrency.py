@@ -1,4 +1,4 @@
-"""gather_limited / map_limited: order, limits, and the ExceptionGroup policy."""
+"""gather_limited / map_limited / gather_in_order: order, limits, and the failure policies."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from regimage._concurrency import gather_limited, map_limited
+from regimage._concurrency import gather_in_order, gather_limited, map_limited
 from regimage.errors import NotFound
 
 if sys.version_info >= (3, 11):
@@ -130,3 +130,45 @@ async def test_cancellation_of_the_caller_propagates() -> None:
     with anyio.move_on_after(0) as scope:
         await gather_limited([job, job], 2)
     assert scope.cancelled_caught
+
+
+# ── gather_in_order: a few workers, the first error in call order ───────────────────────────────
+
+
+async def test_gather_in_order_keeps_call_order_with_few_workers() -> None:
+    running = 0
+    peak = 0
+
+    def call(i: int) -> Callable[[], Awaitable[int]]:
+        async def run() -> int:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await checkpoints(7 - i % 7)
+            running -= 1
+            return i
+
+        return run
+
+    assert await gather_in_order([call(i) for i in range(50)], limit=3) == list(range(50))
+    assert peak == 3
+    assert await gather_in_order([]) == []
+
+
+async def test_gather_in_order_raises_its_error_unwrapped_and_cancels_the_rest() -> None:
+    finished: list[int] = []
+
+    def call(i: int) -> Callable[[], Awaitable[int]]:
+        async def run() -> int:
+            await checkpoints(10 - i)  # the later calls get further first
+            if i in (1, 2):
+                raise NotFound(f"call {i}")
+            finished.append(i)
+            return i
+
+        return run
+
+    # call 2 fails first; call 1 (which would fail too) and call 0 are cancelled, not run out
+    with pytest.raises(NotFound, match="call 2"):
+        await gather_in_order([call(i) for i in range(3)])
+    assert finished == []
