@@ -79,7 +79,7 @@ def private_image(lab: Lab) -> tuple[str, str]:
 async def test_no_secret_in_debug_logs_errors_or_reprs(
     lab: Lab, proxy: FaultProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)  # every logger: regimage, httpx, httpcore
+    caplog.set_level(logging.DEBUG)  # every logger: regimage's and httpx's
     reference, digest = private_image(lab)
     proxy.set_rules(
         [
@@ -146,10 +146,10 @@ async def test_no_secret_in_debug_logs_errors_or_reprs(
 
     assert "GET" in log_of(True)  # the requests were logged
     assert_no_secret(secrets, log_of(True), "regimage's DEBUG log")
-    # httpx logs request URLs at INFO and httpcore response headers at DEBUG: a signed URL's
-    # query shows there (their behaviour, documented in the report), but no credential or token.
+    # httpx logs request URLs at INFO: a signed URL's query shows there (its behaviour,
+    # documented in the report), but no credential or token.
     signatures = {x for x in secrets if x.startswith("cdn-signature")}
-    assert_no_secret(secrets - signatures, log_of(False), "the httpx/httpcore DEBUG log")
+    assert_no_secret(secrets - signatures, log_of(False), "httpx's log")
     for error in errors:
         text = f"{error} | {error!r} | {vars(error)!r} | {error.__cause__!r}"
         assert_no_secret(secrets, text, f"{type(error).__name__}")
