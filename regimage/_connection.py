@@ -14,6 +14,7 @@ the request's headers or query (timeouts name the origin). Cancellation passes u
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import select
 import socket
@@ -23,8 +24,13 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 import h11
 import httpx
+
+from regimage import preconnect
+
+logger = logging.getLogger("regimage")
 
 __all__ = [
     "MAX_HEAD_BYTES",
@@ -49,8 +55,37 @@ _BROKEN = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
 async def connect_tcp(host: str, port: int) -> anyio.abc.ByteStream:
-    """A TCP connection (anyio's: happy eyeballs, ``TCP_NODELAY``)."""
+    """A TCP connection: the one :mod:`regimage.preconnect` opened at start-up for this host and
+    port if there is one, or anyio's (happy eyeballs, ``TCP_NODELAY``)."""
+    pending = preconnect.claim(host, port)
+    if pending is not None:
+        stream = await _adopt(pending)
+        if stream is not None:
+            return stream
     return await anyio.connect_tcp(host, port)
+
+
+async def _adopt(pending: preconnect.Pending) -> anyio.abc.ByteStream | None:
+    """The pre-opened socket as a stream (waiting for its handshake to end), or None."""
+    if pending.done:
+        sock = pending.result(0)
+    else:  # still connecting (a slow DNS lookup, say): wait for it rather than connect twice
+        sock = await anyio.to_thread.run_sync(
+            pending.result, preconnect.CONNECT_TIMEOUT, abandon_on_cancel=True
+        )
+    if sock is None:
+        return None
+    from_socket = getattr(anyio.abc.SocketStream, "from_socket", None)  # anyio >= 4.10
+    if from_socket is None:
+        sock.close()
+        return None
+    try:
+        stream: anyio.abc.ByteStream = await from_socket(sock)
+    except (OSError, ValueError):  # closed by the server meanwhile, or not connected after all
+        sock.close()
+        return None
+    logger.debug("%s:%d: using the connection opened at start-up", pending.host, pending.port)
+    return stream
 
 
 async def open_connection(

@@ -398,8 +398,15 @@ def main(
     try:
         options = _options(args, os.environ, console.stdin)
         _warn_insecure(options, console.stderr)
-        with _verbose_logging(options, console.stderr):
-            return _run(args.run, args, console, options)
+        started = _preconnect(args, options)
+        try:
+            with _verbose_logging(options, console.stderr):
+                return _run(args.run, args, console, options)
+        finally:
+            if started:
+                from regimage import preconnect
+
+                preconnect.discard()
     except BaseException as exc:  # the one place failures become exit codes
         if isinstance(exc, SystemExit | GeneratorExit):
             raise
@@ -407,6 +414,32 @@ def main(
             _silence_stdout(console.stdout)
             return ExitStatus.ERROR
         return report(exc, console.stderr, options)
+
+
+def _preconnect(args: argparse.Namespace, options: Options) -> bool:
+    """Start the TCP handshake with the registry of the command's reference now, in a thread,
+    while the run still imports httpx and anyio (:mod:`regimage.preconnect`); True if started.
+    ``REGIMAGE_PRECONNECT=0`` turns it off (the test suite does: its fake hosts must never be
+    looked up)."""
+    if os.environ.get("REGIMAGE_PRECONNECT", "1") == "0":
+        return False
+    text = getattr(args, "ref", None) or getattr(args, "repo", None)
+    if not isinstance(text, str) or text.startswith("oci:"):
+        return False
+    from urllib.parse import urlsplit
+
+    from regimage import preconnect
+    from regimage.reference import Reference
+
+    try:
+        parts = urlsplit(f"//{Reference.parse(text).api_host}")
+        host, port = parts.hostname, parts.port
+    except (errors.InvalidReference, ValueError):
+        return False  # the command reports it
+    if not host:
+        return False
+    preconnect.start(host, port or (80 if options.plain_http else 443))
+    return True
 
 
 def _silence_stdout(stdout: TextIO) -> None:

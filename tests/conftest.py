@@ -11,3 +11,11 @@ from tests.lab.fixtures import lab, lab_batch  # noqa: F401  (session fixtures: 
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Run each ``@pytest.mark.anyio`` test under both event loops."""
     return str(request.param)
+
+
+@pytest.fixture(autouse=True)
+def no_early_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI opens its registry's TCP connection at start-up (regimage.preconnect). In-process
+    CLI tests name fake and real-world hosts that must never be looked up: off, unless a test
+    turns it back on (tests/test_preconnect.py)."""
+    monkeypatch.setenv("REGIMAGE_PRECONNECT", "0")

@@ -439,3 +439,18 @@ def test_version_imports_neither_httpx_nor_anyio(home: Path) -> None:
     imported = {line.rsplit("|", 1)[-1].strip() for line in timed.stderr.splitlines()}
     assert not {m for m in imported if m.split(".")[0] in {"httpx", "httpcore", "anyio"}}
     assert "regimage.cli" in imported
+
+
+def test_the_registry_connection_is_opened_while_the_cli_starts(lab: Lab, home: Path) -> None:
+    """regimage.preconnect: the TCP handshake runs during the imports, and the pool adopts it."""
+    ref = lab.anonymous.ref(lab.corpus["oci-single"].reference)
+    adopted = b"using the connection opened at start-up"
+    result = regimage(home, "size", "-v", "--plain-http", "--no-cache", ref)
+    assert result.returncode == 0, result.stderr
+    assert adopted in result.stderr
+    off = regimage(
+        home, "size", "-v", "--plain-http", "--no-cache", ref, env={"REGIMAGE_PRECONNECT": "0"}
+    )
+    assert off.returncode == 0, off.stderr
+    assert adopted not in off.stderr
+    assert off.stdout == result.stdout

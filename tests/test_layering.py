@@ -35,6 +35,7 @@ IO = {
     "transport",
     "_pool",
     "_connection",
+    "preconnect",
     "_tls",
     "credentials",
     "auth",
