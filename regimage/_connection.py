@@ -55,18 +55,13 @@ _BROKEN = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
 async def connect_tcp(host: str, port: int) -> anyio.abc.ByteStream:
-    """A TCP connection: the one :mod:`regimage.preconnect` opened at start-up for this host and
-    port if there is one, or anyio's (happy eyeballs, ``TCP_NODELAY``)."""
-    pending = preconnect.claim(host, port)
-    if pending is not None:
-        stream = await _adopt(pending)
-        if stream is not None:
-            return stream
+    """A TCP connection (anyio's: happy eyeballs, ``TCP_NODELAY``)."""
     return await anyio.connect_tcp(host, port)
 
 
 async def _adopt(pending: preconnect.Pending) -> anyio.abc.ByteStream | None:
-    """The pre-opened socket as a stream (waiting for its handshake to end), or None."""
+    """The connection :mod:`regimage.preconnect` opened at start-up, as a stream (waiting for
+    its handshakes to end), or None: it failed, went stale, or cannot be adopted."""
     if pending.done:
         sock = pending.result(0)
     else:  # still connecting (a slow DNS lookup, say): wait for it rather than connect twice
@@ -75,15 +70,21 @@ async def _adopt(pending: preconnect.Pending) -> anyio.abc.ByteStream | None:
         )
     if sock is None:
         return None
-    from_socket = getattr(anyio.abc.SocketStream, "from_socket", None)  # anyio >= 4.10
-    if from_socket is None:
-        sock.close()
-        return None
-    try:
-        stream: anyio.abc.ByteStream = await from_socket(sock)
-    except (OSError, ValueError):  # closed by the server meanwhile, or not connected after all
-        sock.close()
-        return None
+    stream: anyio.abc.ByteStream
+    if isinstance(sock, ssl.SSLSocket):
+        from regimage._ssl_socket_stream import SSLSocketStream
+
+        stream = SSLSocketStream(sock)
+    else:
+        from_socket = getattr(anyio.abc.SocketStream, "from_socket", None)  # anyio >= 4.10
+        if from_socket is None:
+            sock.close()
+            return None
+        try:
+            stream = await from_socket(sock)
+        except (OSError, ValueError):  # closed meanwhile, or not connected after all
+            sock.close()
+            return None
     logger.debug("%s:%d: using the connection opened at start-up", pending.host, pending.port)
     return stream
 
@@ -100,8 +101,19 @@ async def open_connection(
     connect: Connect = connect_tcp,
 ) -> Connection:
     """Connect (and, with an ``ssl_context``, start TLS: SNI ``server_hostname``) within
-    ``connect_limit`` seconds for each step; ``origin`` names the server in messages."""
+    ``connect_limit`` seconds for each step; ``origin`` names the server in messages. A
+    connection :mod:`regimage.preconnect` opened for this host, port and TLS is taken instead."""
     with anyio.CancelScope(deadline=_deadline(connect_limit)) as scope:
+        pending = (
+            preconnect.claim(
+                host, port, tls=ssl_context is not None, server_hostname=server_hostname
+            )
+            if connect is connect_tcp  # (a test's stand-in connects by itself)
+            else None
+        )
+        adopted = None if pending is None else await _adopt(pending)
+        if adopted is not None:
+            return Connection(adopted, origin, keepalive_expiry=keepalive_expiry)
         try:
             stream = await connect(host, port)
         except (OSError, anyio.BrokenResourceError) as exc:

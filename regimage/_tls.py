@@ -20,7 +20,14 @@ import os
 import re
 import ssl
 
-__all__ = ["default_context", "insecure_context", "trust_store", "with_ca_file"]
+__all__ = [
+    "default_context",
+    "insecure_context",
+    "new_default_context",
+    "new_insecure_context",
+    "trust_store",
+    "with_ca_file",
+]
 
 #: OpenSSL's names in a hashed directory: the subject hash and a sequence number (``5ad8a5d6.0``).
 _HASHED_NAME = re.compile(r"[0-9a-f]{8}\.[0-9]+")
@@ -51,7 +58,8 @@ def trust_store() -> tuple[str, str]:
     return "cafile", certifi.where()
 
 
-def _verifying_context() -> ssl.SSLContext:
+def new_default_context() -> ssl.SSLContext:
+    """A new verifying context on the default trust store (not shared: for another thread)."""
     kind, path = trust_store()
     if kind == "cafile":
         return ssl.create_default_context(cafile=path)
@@ -61,12 +69,17 @@ def _verifying_context() -> ssl.SSLContext:
 @functools.cache
 def default_context() -> ssl.SSLContext:
     """The shared verifying context of the process (made on the first HTTPS connection)."""
-    return _verifying_context()
+    return new_default_context()
 
 
 @functools.cache
 def insecure_context() -> ssl.SSLContext:
-    """A context that verifies nothing (``--insecure``): still TLS, never a trust decision."""
+    """The shared context that verifies nothing (``--insecure``)."""
+    return new_insecure_context()
+
+
+def new_insecure_context() -> ssl.SSLContext:
+    """A context that verifies nothing: still TLS, never a trust decision."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -78,6 +91,6 @@ def with_ca_file(ca_file: str | os.PathLike[str]) -> ssl.SSLContext:
 
     Raises OSError or ssl.SSLError for a missing or malformed file: callers report it at once.
     """
-    context = _verifying_context()
+    context = new_default_context()
     context.load_verify_locations(cafile=os.fspath(ca_file))
     return context

@@ -417,8 +417,9 @@ def main(
 
 
 def _preconnect(args: argparse.Namespace, options: Options) -> bool:
-    """Start the TCP handshake with the registry of the command's reference now, in a thread,
-    while the run still imports httpx and anyio (:mod:`regimage.preconnect`); True if started.
+    """Start the TCP and TLS handshakes with the registry of the command's reference now, in a
+    thread, while the run still imports httpx and anyio (:mod:`regimage.preconnect`); True if
+    started.
     ``REGIMAGE_PRECONNECT=0`` turns it off (the test suite does: its fake hosts must never be
     looked up)."""
     if os.environ.get("REGIMAGE_PRECONNECT", "1") == "0":
@@ -438,7 +439,16 @@ def _preconnect(args: argparse.Namespace, options: Options) -> bool:
         return False  # the command reports it
     if not host:
         return False
-    preconnect.start(host, port or (80 if options.plain_http else 443))
+    # HTTPS unless told otherwise: a loopback registry's plain HTTP is found out by the provider
+    # (the TLS handshake then fails here, and only costs this thread its time).
+    tls = not options.plain_http
+    preconnect.start(
+        host,
+        port or (443 if tls else 80),
+        tls=tls,
+        ca_file=options.ca_file,
+        verify=not options.insecure,
+    )
     return True
 
 

@@ -2,10 +2,12 @@
 
 A command-line run spends its first few hundred milliseconds importing httpx and anyio. The DNS
 lookup and TCP handshake to the registry it is about to ask (one round trip or more) can happen
-during that time instead of after it. :func:`start` begins them in a daemon thread. The first
-connection regimage's pool opens to that host and port then takes the socket (:func:`claim`)
-instead of connecting again; TLS and everything else happen on it as usual. Nothing is sent
-before then: the socket is the one the pool would have opened itself.
+during that time instead of after it, and so can the TLS handshake (one more round trip): pass
+``tls=True`` (with the same ``ca_file`` and ``verify`` as the RegistryProvider's). :func:`start`
+begins them in a daemon thread. The first connection regimage's pool opens to that host and port,
+with or without TLS as started, then takes the socket (:func:`claim`) instead of connecting again.
+No request is sent before then: the connection is the one the pool would have opened itself, and
+a handshake that fails here is simply done again by the pool, which reports the failure.
 
 A socket that is not claimed within :data:`MAX_AGE_SECONDS` of connecting is closed rather than
 used (a server may have dropped it). :func:`discard` closes whatever is left. This module imports
@@ -14,7 +16,9 @@ only the standard library, so it costs a program nothing to start it before its 
 
 from __future__ import annotations
 
+import os
 import socket
+import ssl
 import threading
 import time
 
@@ -32,11 +36,12 @@ _pending: dict[tuple[str, int], Pending] = {}
 class Pending:
     """A connection being opened in a thread: :meth:`result` waits for it."""
 
-    __slots__ = ("_connected_at", "_done", "_socket", "host", "port")
+    __slots__ = ("_connected_at", "_done", "_socket", "host", "port", "tls")
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
         self.host = host
         self.port = port
+        self.tls = tls
         self._done = threading.Event()
         self._socket: socket.socket | None = None
         self._connected_at = 0.0
@@ -60,8 +65,10 @@ class Pending:
             return
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.tls is not None:
+                sock = self.tls.wrap_socket(sock, server_hostname=self.host)  # handshakes
             sock.setblocking(False)
-        except OSError:
+        except (OSError, ValueError):  # ssl.SSLError (a certificate, a plain-HTTP port) included
             sock.close()
             self._done.set()
             return
@@ -86,24 +93,60 @@ class Pending:
             sock.close()
 
 
-def start(host: str, port: int, *, timeout: float = CONNECT_TIMEOUT) -> None:
-    """Begin opening a TCP connection to ``host``:``port`` (once per pair until claimed)."""
+def start(
+    host: str,
+    port: int,
+    *,
+    tls: bool = False,
+    ca_file: str | os.PathLike[str] | None = None,
+    verify: bool = True,
+    timeout: float = CONNECT_TIMEOUT,
+) -> None:
+    """Begin opening a connection to ``host``:``port``, TLS included with ``tls`` (verified as a
+    RegistryProvider with the same ``ca_file`` and ``verify`` would), once per pair until
+    claimed. Nothing is raised: a connection that cannot be made here is made by the pool."""
     key = (host.lower(), port)
+    context: ssl.SSLContext | None = None
+    if tls:
+        from regimage import _tls
+
+        try:
+            if not verify:
+                context = _tls.new_insecure_context()
+            elif ca_file is not None:
+                context = _tls.with_ca_file(ca_file)
+            else:
+                context = _tls.new_default_context()
+        except (OSError, ssl.SSLError):
+            return  # a bad --ca-file: the provider reports it
+        context.set_alpn_protocols(["http/1.1"])  # as the pool's connections
     with _lock:
         if key in _pending:
             return
-        pending = _pending[key] = Pending(host, port)
+        pending = _pending[key] = Pending(host, port, context)
     thread = threading.Thread(
         target=pending.connect, args=(timeout,), name=f"regimage-preconnect-{host}", daemon=True
     )
     thread.start()
 
 
-def claim(host: str, port: int) -> Pending | None:
-    """The connection started for ``host``:``port``, removed from the waiting ones (None when
-    none was started). Only the first caller gets it."""
+def claim(
+    host: str, port: int, *, tls: bool = False, server_hostname: str | None = None
+) -> Pending | None:
+    """The connection started for ``host``:``port``, removed from the waiting ones; None when
+    none was started, or when it does not fit (TLS where plain TCP is wanted or the reverse,
+    another TLS server name): that one is closed. Only the first caller gets it."""
     with _lock:
-        return _pending.pop((host.lower(), port), None)
+        pending = _pending.pop((host.lower(), port), None)
+    if pending is None:
+        return None
+    fits = (pending.tls is not None) == tls and (
+        not tls or (server_hostname or host).lower() == pending.host.lower()
+    )
+    if not fits:
+        _drop(pending)
+        return None
+    return pending
 
 
 def discard() -> None:
@@ -113,10 +156,15 @@ def discard() -> None:
         left = list(_pending.values())
         _pending.clear()
     for pending in left:
-        if pending.done:
-            pending.close()
-        else:
-            threading.Thread(target=_close_when_done, args=(pending,), daemon=True).start()
+        _drop(pending)
+
+
+def _drop(pending: Pending) -> None:
+    """Close ``pending``'s socket, now or (in a thread) once its attempt ends."""
+    if pending.done:
+        pending.close()
+    else:
+        threading.Thread(target=_close_when_done, args=(pending,), daemon=True).start()
 
 
 def _close_when_done(pending: Pending) -> None:

@@ -454,3 +454,26 @@ def test_the_registry_connection_is_opened_while_the_cli_starts(lab: Lab, home: 
     assert off.returncode == 0, off.stderr
     assert adopted not in off.stderr
     assert off.stdout == result.stdout
+
+
+def test_the_tls_handshake_also_happens_while_the_cli_starts(lab: Lab, home: Path) -> None:
+    assert lab.tls.ca_file is not None
+    image = lab.corpus["oci-single"]
+    env = {"REGIMAGE_USERNAME": lab.username, "REGIMAGE_PASSWORD": lab.password}
+    result = regimage(
+        home,
+        "digest",
+        "-v",
+        "--no-cache",
+        "--ca-file",
+        str(lab.tls.ca_file),
+        lab.tls.ref(image.reference),
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == image.digest
+    assert b"using the connection opened at start-up" in result.stderr
+    # Without the CA, the thread's handshake fails quietly and the provider reports the failure.
+    untrusted = regimage(home, "digest", "--no-cache", lab.tls.ref(image.reference), env=env)
+    assert untrusted.returncode == 8
+    assert b"certificate verify failed" in untrusted.stderr

@@ -36,6 +36,7 @@ IO = {
     "_pool",
     "_connection",
     "preconnect",
+    "_ssl_socket_stream",
     "_tls",
     "credentials",
     "auth",

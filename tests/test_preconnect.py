@@ -6,11 +6,13 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from regimage import preconnect
-from regimage.credentials import CredentialStore
+from regimage import _tls, preconnect
+from regimage.credentials import Credentials, CredentialStore
+from regimage.errors import NetworkError
 from regimage.registry import RegistryProvider
 from tests.lab.lab import Lab
 
@@ -126,3 +128,59 @@ async def test_the_pool_adopts_the_connection_opened_at_start_up(
     assert str(root.digest) == image.digest
     assert "using the connection opened at start-up" in caplog.text
     assert preconnect.claim(host, int(port)) is None
+
+
+@pytest.mark.integration
+@pytest.mark.anyio
+async def test_a_tls_connection_made_at_start_up_serves_the_provider(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The thread does the TLS handshake too (verified with the same CA as the provider)."""
+    host, port = lab.tls.host.rsplit(":", 1)
+    assert lab.tls.ca_file is not None
+    preconnect.start(host, int(port), tls=True, ca_file=lab.tls.ca_file)
+    image = lab.corpus["oci-single"]
+    caplog.set_level(logging.DEBUG, logger="regimage")
+    store = CredentialStore(Credentials(lab.username, lab.password), env={}, use_files=False)
+    async with RegistryProvider(ca_file=lab.tls.ca_file, credentials=store) as registry:
+        root = await registry.resolve(lab.tls.ref(image.reference))
+        data = await registry.fetch_manifest(lab.tls.ref(image.reference), root)
+        pool = registry.pool
+        assert pool is not None
+        assert pool.stats.opened == 1  # the adopted connection served every request
+    assert str(root.digest) == image.digest
+    assert len(data) == root.size
+    assert "using the connection opened at start-up" in caplog.text
+
+
+@pytest.mark.integration
+@pytest.mark.anyio
+async def test_an_untrusted_server_is_not_adopted_and_the_provider_reports_it(
+    lab: Lab, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "empty"))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    _tls.default_context.cache_clear()
+    host, port = lab.tls.host.rsplit(":", 1)
+    preconnect.start(host, int(port), tls=True)  # the lab CA is not trusted
+    caplog.set_level(logging.DEBUG, logger="regimage")
+    try:
+        async with RegistryProvider(
+            credentials=CredentialStore(env={}, use_files=False)
+        ) as registry:
+            with pytest.raises(NetworkError, match="certificate verify failed"):
+                await registry.resolve(lab.tls.ref(lab.corpus["oci-single"].reference))
+    finally:
+        _tls.default_context.cache_clear()
+    assert "using the connection opened at start-up" not in caplog.text
+
+
+def test_a_connection_of_the_wrong_kind_is_closed_not_adopted(listener: socket.socket) -> None:
+    port = port_of(listener)
+    preconnect.start("127.0.0.1", port)  # plain TCP
+    accepted, _ = listener.accept()
+    assert preconnect.claim("127.0.0.1", port, tls=True) is None  # TLS wanted: dropped
+    accepted.settimeout(5)
+    assert accepted.recv(1) == b""
+    accepted.close()
