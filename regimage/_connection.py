@@ -94,20 +94,19 @@ async def open_connection(
     port: int,
     *,
     origin: str,
-    ssl_context: ssl.SSLContext | None,
+    tls: Callable[[], ssl.SSLContext] | None,
     server_hostname: str | None,
     connect_limit: float | None,
     keepalive_expiry: float,
     connect: Connect = connect_tcp,
 ) -> Connection:
-    """Connect (and, with an ``ssl_context``, start TLS: SNI ``server_hostname``) within
-    ``connect_limit`` seconds for each step; ``origin`` names the server in messages. A
-    connection :mod:`regimage.preconnect` opened for this host, port and TLS is taken instead."""
+    """Connect (and with ``tls``, which makes the TLS context, start TLS: SNI
+    ``server_hostname``) within ``connect_limit`` seconds for each step; ``origin`` names the
+    server in messages. A connection :mod:`regimage.preconnect` opened for this host, port and
+    TLS is taken instead (then no context is made here)."""
     with anyio.CancelScope(deadline=_deadline(connect_limit)) as scope:
         pending = (
-            preconnect.claim(
-                host, port, tls=ssl_context is not None, server_hostname=server_hostname
-            )
+            preconnect.claim(host, port, tls=tls is not None, server_hostname=server_hostname)
             if connect is connect_tcp  # (a test's stand-in connects by itself)
             else None
         )
@@ -118,7 +117,7 @@ async def open_connection(
             stream = await connect(host, port)
         except (OSError, anyio.BrokenResourceError) as exc:
             raise httpx.ConnectError(_reason(exc)) from exc
-        if ssl_context is not None:
+        if tls is not None:
             # Imported here: ~10 ms of start-up that a process using only plain HTTP (or only
             # its cache) never needs.
             from anyio.streams.tls import TLSStream
@@ -128,7 +127,7 @@ async def open_connection(
                 stream = await TLSStream.wrap(
                     stream,
                     hostname=server_hostname or host,
-                    ssl_context=ssl_context,
+                    ssl_context=tls(),  # made on the first connection that needs it
                     standard_compatible=False,  # no close_notify round trip, as browsers do
                 )
             except BaseException as exc:

@@ -228,7 +228,7 @@ class ConnectionPool:
             state.host,
             state.port,
             origin=state.label,
-            ssl_context=self._ssl_context() if state.tls else None,
+            tls=self._ssl_context if state.tls else None,
             server_hostname=sni,
             connect_limit=connect_limit,
             keepalive_expiry=self._keepalive_expiry,
