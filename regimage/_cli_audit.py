@@ -120,6 +120,30 @@ def reads_stdin(args: argparse.Namespace) -> bool:
     return bool(args.file == "-" or (args.file is None and not args.refs))
 
 
+def first_reference(args: argparse.Namespace) -> str | None:
+    """The first reference this audit will read, when it can be known without consuming any
+    input: the first argument, or the first line of a regular ``--file`` (read again later).
+    The command line opens a connection to its registry while it starts (regimage.preconnect)."""
+    for text in args.refs:
+        if cleaned := _clean(text):
+            return cleaned
+    if args.file is None or args.file == "-":
+        return None
+    import os
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(args.file).st_mode):
+            return None  # a pipe: reading it would take the audit's input away
+        with open(args.file, encoding="utf-8", errors="replace") as source:
+            for _, line in zip(range(_LINES_PER_READ), source, strict=False):
+                if cleaned := _clean(line):
+                    return cleaned
+    except OSError:
+        pass  # the audit reports it
+    return None
+
+
 async def audit(session: Session, args: argparse.Namespace) -> int:
     """Run the audit; the exit status is 0 when every reference resolved."""
     import anyio

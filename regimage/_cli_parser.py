@@ -272,7 +272,10 @@ def _define_commands(command: Any) -> None:
     )
     _cli_audit.define_arguments(p, positive_int)
     p.set_defaults(
-        run=_cli_audit.audit, timeout_per_reference=True, reads_stdin=_cli_audit.reads_stdin
+        run=_cli_audit.audit,
+        timeout_per_reference=True,
+        reads_stdin=_cli_audit.reads_stdin,
+        first_reference=_cli_audit.first_reference,
     )
 
 

@@ -425,6 +425,9 @@ def _preconnect(args: argparse.Namespace, options: Options) -> bool:
     if os.environ.get("REGIMAGE_PRECONNECT", "1") == "0":
         return False
     text = getattr(args, "ref", None) or getattr(args, "repo", None)
+    first_reference = getattr(args, "first_reference", None)  # audit: the first it will read
+    if text is None and callable(first_reference):
+        text = first_reference(args)
     if not isinstance(text, str) or text.startswith("oci:"):
         return False
     from urllib.parse import urlsplit

@@ -1186,3 +1186,23 @@ def test_layout_in_audit(layout: Path, registry: list[FakeRegistry]) -> None:
 
 def tmp_missing(layout: Path) -> Path:
     return layout / "not-a-layout"
+
+
+def test_audit_names_its_first_reference_without_consuming_input(tmp_path: Any) -> None:
+    """The registry connection opened at start-up (regimage.preconnect) is the first reference's:
+    from the arguments, or the first line of a regular file; never from a pipe or stdin."""
+    import argparse
+    import os
+
+    from regimage._cli_audit import first_reference
+
+    listed = tmp_path / "refs.txt"
+    listed.write_text("# audit\n\n  ghcr.io/acme/api:1.4  # the API\nquay.io/x/y:1\n")
+    assert first_reference(argparse.Namespace(refs=[], file=str(listed))) == "ghcr.io/acme/api:1.4"
+    assert first_reference(argparse.Namespace(refs=[" ", "a/b:c"], file=str(listed))) == "a/b:c"
+    assert first_reference(argparse.Namespace(refs=[], file="-")) is None
+    assert first_reference(argparse.Namespace(refs=[], file=None)) is None
+    assert first_reference(argparse.Namespace(refs=[], file=str(tmp_path / "none"))) is None
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert first_reference(argparse.Namespace(refs=[], file=str(fifo))) is None  # not opened

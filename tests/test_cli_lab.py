@@ -454,6 +454,9 @@ def test_the_registry_connection_is_opened_while_the_cli_starts(lab: Lab, home: 
     assert off.returncode == 0, off.stderr
     assert adopted not in off.stderr
     assert off.stdout == result.stdout
+    audit = regimage(home, "audit", "-v", "--plain-http", "--no-cache", ref, ref)
+    assert audit.returncode == 0, audit.stderr
+    assert adopted in audit.stderr  # the audit's first reference
 
 
 def test_the_tls_handshake_also_happens_while_the_cli_starts(lab: Lab, home: Path) -> None:
