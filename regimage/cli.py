@@ -72,15 +72,17 @@ import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from enum import IntEnum, unique
-from typing import TYPE_CHECKING, TextIO, TypeAlias
 
 from regimage import errors
 from regimage._version import __version__
 
+# typing and dataclasses are not imported: ``regimage --version`` and ``--help`` load only this
+# module, and those two cost a third of it. (Type checkers treat TYPE_CHECKING alike.)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import TextIO, TypeAlias
 
     from regimage.image import Image
     from regimage.ratelimit import RateLimit
@@ -166,19 +168,57 @@ def most_severe(statuses: Sequence[ExitStatus]) -> ExitStatus:
     return min(statuses, key=SEVERITY.index, default=ExitStatus.OK)
 
 
-@dataclass(frozen=True, slots=True)
 class Options:
-    """The connection and diagnostics options every command shares."""
+    """The connection and diagnostics options every command shares (read-only once made)."""
 
-    username: str | None = None
-    password: str | None = None
-    insecure: bool = False
-    plain_http: bool = False
-    ca_file: str | None = None
-    timeout: float | None = None
-    verbose: bool = False
-    debug: bool = False
-    cache: bool = True  # the disk cache (--no-cache turns it off)
+    __slots__ = (
+        "ca_file",
+        "cache",
+        "debug",
+        "insecure",
+        "password",
+        "plain_http",
+        "timeout",
+        "username",
+        "verbose",
+    )
+
+    username: str | None
+    password: str | None
+    insecure: bool
+    plain_http: bool
+    ca_file: str | None
+    timeout: float | None
+    verbose: bool
+    debug: bool
+    cache: bool
+
+    def __init__(
+        self,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        insecure: bool = False,
+        plain_http: bool = False,
+        ca_file: str | None = None,
+        timeout: float | None = None,
+        verbose: bool = False,
+        debug: bool = False,
+        cache: bool = True,  # the disk cache (--no-cache turns it off)
+    ) -> None:
+        set_ = object.__setattr__
+        set_(self, "username", username)
+        set_(self, "password", password)
+        set_(self, "insecure", insecure)
+        set_(self, "plain_http", plain_http)
+        set_(self, "ca_file", ca_file)
+        set_(self, "timeout", timeout)
+        set_(self, "verbose", verbose)
+        set_(self, "debug", debug)
+        set_(self, "cache", cache)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Options are read-only: cannot set {name!r}")
 
     def __repr__(self) -> str:  # the password never reaches a repr
         return (
@@ -186,13 +226,15 @@ class Options:
         )
 
 
-@dataclass(frozen=True, slots=True)
 class Console:
     """Where a command writes: the answer on stdout, diagnostics on stderr."""
 
-    stdout: TextIO
-    stderr: TextIO
-    stdin: TextIO
+    __slots__ = ("stderr", "stdin", "stdout")
+
+    def __init__(self, stdout: TextIO, stderr: TextIO, stdin: TextIO) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdin = stdin
 
 
 def leaves(exc: BaseException) -> Iterator[BaseException]:

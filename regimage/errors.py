@@ -26,7 +26,6 @@ The tree (each class says what went wrong and what to do next; none carries a se
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 __all__ = [
     "AccessDenied",
@@ -153,13 +152,40 @@ class SizeLimitExceeded(RegImageError):
         self.limit = limit
 
 
-@dataclass(frozen=True, slots=True)
 class RegistryErrorDetail:
-    """One entry of a registry's ``{"errors": [{"code", "message", "detail"}]}`` body."""
+    """One entry of a registry's ``{"errors": [{"code", "message", "detail"}]}`` body; immutable.
+
+    (A plain class rather than a dataclass: this module is imported by ``regimage --version``,
+    and :mod:`dataclasses` would double what that costs.)
+    """
+
+    __slots__ = ("code", "detail", "message")
 
     code: str
     message: str
-    detail: str | None = None
+    detail: str | None
+
+    def __init__(self, code: str, message: str, detail: str | None = None) -> None:
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "detail", detail)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"RegistryErrorDetail is read-only: cannot set {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RegistryErrorDetail):
+            return NotImplemented
+        return (self.code, self.message, self.detail) == (other.code, other.message, other.detail)
+
+    def __hash__(self) -> int:
+        return hash((self.code, self.message, self.detail))
+
+    def __repr__(self) -> str:
+        return (
+            f"RegistryErrorDetail(code={self.code!r}, message={self.message!r}, "
+            f"detail={self.detail!r})"
+        )
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}" if self.message else self.code

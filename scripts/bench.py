@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,19 @@ class Measure:
             "scale": self.scale,
             "errors": [r.stderr[-300:] for r in self.runs if r.rc != 0][:2],
         }
+
+
+@dataclass
+class _Spec:
+    """A measure still to be run: what to run, how often, with what."""
+
+    measure: Measure
+    argv: list[str]
+    runs: int
+    env: dict[str, str] | None
+    stdin: Path | None
+    fresh_cache: bool
+    json_out: bool
 
 
 # ── processes ──────────────────────────────────────────────────────────────────────────────────────
@@ -341,6 +354,7 @@ class Bench:
         self.python = sys.executable
         self.regimage = str(self.venv / "regimage")
         self.measures: list[Measure] = []
+        self._queue: list[_Spec] | None = None  # measures waiting for interleaved rounds
         self.extra: dict[str, Any] = {}
         self.home = setup.work / "home"
         self.home.mkdir(exist_ok=True)
@@ -376,34 +390,65 @@ class Bench:
         fresh_cache: bool = False,
         json_out: bool = False,
     ) -> Measure:
-        results: list[Run] = []
-        for _ in range(runs):
-            run_env = env or self.env()
-            if fresh_cache:
-                cache = Path(tempfile.mkdtemp(dir=self.setup.work, prefix="cache-"))
-                run_env = {**run_env, "XDG_CACHE_HOME": str(cache)}
-            self.setup.reset()
-            server_before = self.setup.server_cpu()
-            run, out = run_measured(argv, run_env, stdin=stdin)
-            run.server_cpu = self.setup.server_cpu() - server_before
-            run.requests, run.token_requests, run.connections = self.setup.counts()
-            if json_out and out.strip():
-                with contextlib.suppress(ValueError):
-                    run.job = json.loads(out.strip().splitlines()[-1])
-            if run.job.get("ok") is not None and run.job["ok"] != per:
-                run.rc = run.rc or 99
-                run.stderr += f"\nanswered {run.job['ok']} of {per}: {run.job.get('errors')}"
-            results.append(run)
-        measure = Measure(tool, task, results, per)
+        """Measure ``argv`` ``runs`` times; inside :meth:`interleaved`, later, round-robin."""
+        measure = Measure(tool, task, [], per)
         self.measures.append(measure)
+        spec = _Spec(measure, list(argv), runs, env, stdin, fresh_cache, json_out)
+        if self._queue is not None:
+            self._queue.append(spec)
+            return measure
+        for _ in range(runs):
+            measure.runs.append(self._run_once(spec))
+        self._report(measure)
+        return measure
+
+    @contextlib.contextmanager
+    def interleaved(self) -> Iterator[None]:
+        """Measures registered inside run round-robin, one run of each per round, starting each
+        round one tool further: a machine whose speed drifts (ours: ±30 % from one minute to the
+        next) then slows every tool alike, and the ratios stay fair."""
+        self._queue = []
+        try:
+            yield
+            queue = self._queue
+        finally:
+            self._queue = None
+        for round_ in range(max((spec.runs for spec in queue), default=0)):
+            shift = round_ % len(queue)
+            for spec in queue[shift:] + queue[:shift]:
+                if len(spec.measure.runs) < spec.runs:
+                    spec.measure.runs.append(self._run_once(spec))
+        for spec in queue:
+            self._report(spec.measure)
+
+    def _run_once(self, spec: _Spec) -> Run:
+        run_env = spec.env or self.env()
+        if spec.fresh_cache:
+            cache = Path(tempfile.mkdtemp(dir=self.setup.work, prefix="cache-"))
+            run_env = {**run_env, "XDG_CACHE_HOME": str(cache)}
+        self.setup.reset()
+        server_before = self.setup.server_cpu()
+        run, out = run_measured(spec.argv, run_env, stdin=spec.stdin)
+        run.server_cpu = self.setup.server_cpu() - server_before
+        run.requests, run.token_requests, run.connections = self.setup.counts()
+        if spec.json_out and out.strip():
+            with contextlib.suppress(ValueError):
+                run.job = json.loads(out.strip().splitlines()[-1])
+        per = spec.measure.per
+        if run.job.get("ok") is not None and run.job["ok"] != per:
+            run.rc = run.rc or 99
+            run.stderr += f"\nanswered {run.job['ok']} of {per}: {run.job.get('errors')}"
+        return run
+
+    @staticmethod
+    def _report(measure: Measure) -> None:
         note = f" ({measure.failures} failed)" if measure.failures else ""
         print(
-            f"  {task:<22} {tool:<26} wall {measure.median('wall'):7.3f} s  "
+            f"  {measure.task:<22} {measure.tool:<26} wall {measure.median('wall'):7.3f} s  "
             f"cpu {measure.median('cpu'):6.3f} s  server cpu {measure.median('server_cpu'):6.3f} s  "
             f"requests {measure.summary()['requests']}{note}",
             flush=True,
         )
-        return measure
 
     # 1. one cold CLI process
     def cold_cli(self) -> None:
@@ -417,51 +462,54 @@ class Bench:
             ("single", lab.corpus["oci-single"]),
             ("index", lab.corpus["oci-index"]),
         ):
-            ref = f"{self.setup.token_host}/{image.reference}"
-            task = f"size {label}"
-            self.measure(
-                "regimage",
-                task,
-                [self.regimage, "size", "--ca-file", str(self.setup.ca), ref],
-                runs=runs,
-                fresh_cache=True,
-            )
-            self.measure(
-                "skopeo",
-                task,
-                [
+            with self.interleaved():
+                ref = f"{self.setup.token_host}/{image.reference}"
+                task = f"size {label}"
+                self.measure(
+                    "regimage",
+                    task,
+                    [self.regimage, "size", "--ca-file", str(self.setup.ca), ref],
+                    runs=runs,
+                    fresh_cache=True,
+                )
+                self.measure(
                     "skopeo",
-                    "inspect",
-                    "--no-tags",
-                    "--cert-dir",
-                    str(self.setup.cert_dir),
-                    f"docker://{ref}",
-                ],
-                runs=runs,
-            )
-            platform = (
-                ["--platform", image.default_platform or "linux/amd64"] if image.is_index else []
-            )
-            self.measure(
-                "python-dxf",
-                task,
-                [
-                    self.python,
-                    str(JOBS),
-                    "dxf-size",
-                    "--ref",
-                    ref,
-                    "--ca",
-                    str(self.setup.ca),
-                    *platform,
-                ],
-                runs=runs,
-                json_out=True,
-            )
-            warm = Path(tempfile.mkdtemp(dir=self.setup.work, prefix="warm-"))
-            argv = [self.regimage, "size", "--ca-file", str(self.setup.ca), ref]
-            run_measured(argv, self.env(warm))  # fills the cache
-            self.measure("regimage warm", task, argv, runs=runs, env=self.env(warm))
+                    task,
+                    [
+                        "skopeo",
+                        "inspect",
+                        "--no-tags",
+                        "--cert-dir",
+                        str(self.setup.cert_dir),
+                        f"docker://{ref}",
+                    ],
+                    runs=runs,
+                )
+                platform = (
+                    ["--platform", image.default_platform or "linux/amd64"]
+                    if image.is_index
+                    else []
+                )
+                self.measure(
+                    "python-dxf",
+                    task,
+                    [
+                        self.python,
+                        str(JOBS),
+                        "dxf-size",
+                        "--ref",
+                        ref,
+                        "--ca",
+                        str(self.setup.ca),
+                        *platform,
+                    ],
+                    runs=runs,
+                    json_out=True,
+                )
+                warm = Path(tempfile.mkdtemp(dir=self.setup.work, prefix="warm-"))
+                argv = [self.regimage, "size", "--ca-file", str(self.setup.ca), ref]
+                run_measured(argv, self.env(warm))  # fills the cache
+                self.measure("regimage warm", task, argv, runs=runs, env=self.env(warm))
 
     # 2. batch
     def batch(self) -> None:
@@ -482,69 +530,70 @@ class Bench:
             refs_file = self.setup.work / f"refs-{'tags' if 'tags' in task else 'repositories'}.txt"
             refs_file.write_text("\n".join(refs) + "\n")
             runs = self.args.batch_runs
-            for backend in ("asyncio", "trio"):
+            with self.interleaved():
+                for backend in ("asyncio", "trio"):
+                    self.measure(
+                        f"regimage audit ({backend})",
+                        task,
+                        [self.regimage, "audit", "--ca-file", ca, "--file", str(refs_file)],
+                        runs=runs,
+                        per=len(refs),
+                        fresh_cache=True,
+                        env=self.env(REGIMAGE_BACKEND=backend),
+                    )
+                for jobs in self.args.audit_jobs:
+                    self.measure(
+                        f"regimage audit -j{jobs}",
+                        task,
+                        [
+                            self.regimage,
+                            "audit",
+                            "--jobs",
+                            str(jobs),
+                            "--ca-file",
+                            ca,
+                            "--file",
+                            str(refs_file),
+                        ],
+                        runs=runs,
+                        per=len(refs),
+                        fresh_cache=True,
+                    )
+                for backend in ("asyncio", "trio"):
+                    self.measure(
+                        f"regimage library ({backend})",
+                        task,
+                        [
+                            self.python,
+                            str(JOBS),
+                            "regimage-batch",
+                            "--refs",
+                            str(refs_file),
+                            "--ca",
+                            ca,
+                            "--backend",
+                            backend,
+                        ],
+                        runs=runs,
+                        per=len(refs),
+                        json_out=True,
+                    )
                 self.measure(
-                    f"regimage audit ({backend})",
+                    "docker-registry-client-async",
                     task,
-                    [self.regimage, "audit", "--ca-file", ca, "--file", str(refs_file)],
-                    runs=runs,
-                    per=len(refs),
-                    fresh_cache=True,
-                    env=self.env(REGIMAGE_BACKEND=backend),
-                )
-            for jobs in self.args.audit_jobs:
-                self.measure(
-                    f"regimage audit -j{jobs}",
-                    task,
-                    [
-                        self.regimage,
-                        "audit",
-                        "--jobs",
-                        str(jobs),
-                        "--ca-file",
-                        ca,
-                        "--file",
-                        str(refs_file),
-                    ],
-                    runs=runs,
-                    per=len(refs),
-                    fresh_cache=True,
-                )
-            for backend in ("asyncio", "trio"):
-                self.measure(
-                    f"regimage library ({backend})",
-                    task,
-                    [
-                        self.python,
-                        str(JOBS),
-                        "regimage-batch",
-                        "--refs",
-                        str(refs_file),
-                        "--ca",
-                        ca,
-                        "--backend",
-                        backend,
-                    ],
+                    [self.python, str(JOBS), "drca-batch", "--refs", str(refs_file), "--ca", ca],
                     runs=runs,
                     per=len(refs),
                     json_out=True,
                 )
-            self.measure(
-                "docker-registry-client-async",
-                task,
-                [self.python, str(JOBS), "drca-batch", "--refs", str(refs_file), "--ca", ca],
-                runs=runs,
-                per=len(refs),
-                json_out=True,
-            )
-            self.measure(
-                "python-dxf (32 threads)",
-                task,
-                [self.python, str(JOBS), "dxf-batch", "--refs", str(refs_file), "--ca", ca],
-                runs=runs,
-                per=len(refs),
-                json_out=True,
-            )
+                self.measure(
+                    "python-dxf (32 threads)",
+                    task,
+                    [self.python, str(JOBS), "dxf-batch", "--refs", str(refs_file), "--ca", ca],
+                    runs=runs,
+                    per=len(refs),
+                    json_out=True,
+                )
             self.skopeo_loop(task, refs)
 
     def skopeo_loop(self, task: str, refs: list[str]) -> None:
@@ -593,35 +642,36 @@ class Bench:
         runs = max(self.args.runs, 10)
         python, regimage = str(venv / "python"), str(venv / "regimage")
         task = f"start-up{label}"
-        self.measure("python -c pass", task, [python, "-c", "pass"], runs=runs)
-        self.measure("regimage --version", task, [regimage, "--version"], runs=runs)
-        self.measure("import regimage", task, [python, "-c", "import regimage"], runs=runs)
-        # What any client on regimage's stack (httpx on anyio's asyncio backend) pays to start.
-        stack = "import httpx, anyio, anyio._backends._asyncio, h11"
-        self.measure("import httpx + anyio", task, [python, "-c", stack], runs=runs)
-        check = (
-            "import sys; from regimage import cli; cli.main(['--version']); "
-            "print(sorted(m for m in ('httpx', 'httpcore', 'anyio') if m in sys.modules))"
-        )
-        found = subprocess.run(
-            [python, "-c", check], capture_output=True, text=True, check=False, env=self.env()
-        )
-        self.extra[f"version_imports{label}"] = found.stdout.strip().splitlines()[-1]
-        direct = self.setup.lab.anonymous.host
-        ref = f"{direct}/{self.setup.lab.corpus['oci-single'].reference}"
-        self.measure(
-            "regimage",
-            f"size at 0 ms{label}",
-            [regimage, "size", "--plain-http", "--no-cache", ref],
-            runs=runs,
-        )
-        self.measure(
-            "python-dxf",
-            f"size at 0 ms{label}",
-            [python, str(JOBS), "dxf-size", "--ref", ref, "--plain-http"],
-            runs=runs,
-            json_out=True,
-        )
+        with self.interleaved():
+            self.measure("python -c pass", task, [python, "-c", "pass"], runs=runs)
+            self.measure("regimage --version", task, [regimage, "--version"], runs=runs)
+            self.measure("import regimage", task, [python, "-c", "import regimage"], runs=runs)
+            # What any client on regimage's stack (httpx on anyio's asyncio backend) pays to start.
+            stack = "import httpx, anyio, anyio._backends._asyncio, h11"
+            self.measure("import httpx + anyio", task, [python, "-c", stack], runs=runs)
+            check = (
+                "import sys; from regimage import cli; cli.main(['--version']); "
+                "print(sorted(m for m in ('httpx', 'httpcore', 'anyio') if m in sys.modules))"
+            )
+            found = subprocess.run(
+                [python, "-c", check], capture_output=True, text=True, check=False, env=self.env()
+            )
+            self.extra[f"version_imports{label}"] = found.stdout.strip().splitlines()[-1]
+            direct = self.setup.lab.anonymous.host
+            ref = f"{direct}/{self.setup.lab.corpus['oci-single'].reference}"
+            self.measure(
+                "regimage",
+                f"size at 0 ms{label}",
+                [regimage, "size", "--plain-http", "--no-cache", ref],
+                runs=runs,
+            )
+            self.measure(
+                "python-dxf",
+                f"size at 0 ms{label}",
+                [python, str(JOBS), "dxf-size", "--ref", ref, "--plain-http"],
+                runs=runs,
+                json_out=True,
+            )
 
     def rss(self) -> None:
         count = self.args.rss_refs

@@ -1206,3 +1206,18 @@ def test_audit_names_its_first_reference_without_consuming_input(tmp_path: Any) 
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     assert first_reference(argparse.Namespace(refs=[], file=str(fifo))) is None  # not opened
+
+
+def test_version_imports_neither_typing_nor_dataclasses() -> None:
+    """``regimage --version`` loads only what it prints with (issue #7: at most 60 ms)."""
+    code = (
+        "import io, sys\n"
+        "from regimage.cli import main\n"
+        "assert main(['--version'], stdout=io.StringIO()) == 0\n"
+        "heavy = ('typing', 'dataclasses', 'inspect', 'argparse', 'httpx', 'anyio')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout == "[]\n", out.stderr
