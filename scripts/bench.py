@@ -475,14 +475,7 @@ class Bench:
                 self.measure(
                     "skopeo",
                     task,
-                    [
-                        "skopeo",
-                        "inspect",
-                        "--no-tags",
-                        "--cert-dir",
-                        str(self.setup.cert_dir),
-                        f"docker://{ref}",
-                    ],
+                    self.skopeo_inspect(ref),
                     runs=runs,
                 )
                 platform = (
@@ -596,20 +589,24 @@ class Bench:
                 )
             self.skopeo_loop(task, refs)
 
+    def skopeo_inspect(self, ref: str) -> list[str]:
+        """skopeo's answer to "what is this image" (config and size), without listing tags."""
+        return [
+            "skopeo",
+            "inspect",
+            "--no-tags",
+            "--cert-dir",
+            str(self.setup.cert_dir),
+            f"docker://{ref}",
+        ]
+
     def skopeo_loop(self, task: str, refs: list[str]) -> None:
         sample = refs[: self.args.skopeo_sample]
         total = Run(0.0, 0.0, 0.0, 0)
         self.setup.reset()
         for ref in sample:
             run, _ = run_measured(
-                [
-                    "skopeo",
-                    "inspect",
-                    "--no-tags",
-                    "--cert-dir",
-                    str(self.setup.cert_dir),
-                    f"docker://{ref}",
-                ],
+                self.skopeo_inspect(ref),
                 self.env(),
             )
             total.wall += run.wall
