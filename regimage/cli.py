@@ -77,8 +77,8 @@ from enum import IntEnum, unique
 from regimage import errors
 from regimage._version import __version__
 
-# typing and dataclasses are not imported: ``regimage --version`` and ``--help`` load only this
-# module, and those two cost a third of it. (Type checkers treat TYPE_CHECKING alike.)
+# typing and dataclasses are not imported: ``regimage --version`` loads only this module, and
+# those two would cost it more than the rest. (Type checkers treat TYPE_CHECKING alike.)
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
@@ -461,9 +461,8 @@ def main(
 def _preconnect(args: argparse.Namespace, options: Options) -> bool:
     """Start the TCP and TLS handshakes with the registry of the command's reference now, in a
     thread, while the run still imports httpx and anyio (:mod:`regimage.preconnect`); True if
-    started.
-    ``REGIMAGE_PRECONNECT=0`` turns it off (the test suite does: its fake hosts must never be
-    looked up)."""
+    started. ``REGIMAGE_PRECONNECT=0`` turns it off (the test suite does: its fake hosts must
+    never be looked up)."""
     if os.environ.get("REGIMAGE_PRECONNECT", "1") == "0":
         return False
     text = getattr(args, "ref", None) or getattr(args, "repo", None)
@@ -480,7 +479,7 @@ def _preconnect(args: argparse.Namespace, options: Options) -> bool:
     try:
         parts = urlsplit(f"//{Reference.parse(text).api_host}")
         host, port = parts.hostname, parts.port
-    except (errors.InvalidReference, ValueError):
+    except (errors.RegImageError, ValueError):
         return False  # the command reports it
     if not host:
         return False
