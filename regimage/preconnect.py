@@ -38,7 +38,7 @@ class Pending:
 
     __slots__ = ("_connected_at", "_done", "_socket", "host", "port", "tls")
 
-    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, host: str, port: int, tls: _Trust | None = None) -> None:
         self.host = host
         self.port = port
         self.tls = tls
@@ -65,8 +65,9 @@ class Pending:
             return
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.tls is not None:
-                sock = self.tls.wrap_socket(sock, server_hostname=self.host)  # handshakes
+            if self.tls is not None:  # (a bad --ca-file fails here too: the provider says so)
+                context = self.tls.context()
+                sock = context.wrap_socket(sock, server_hostname=self.host)  # handshakes
             sock.setblocking(False)
         except (OSError, ValueError):  # ssl.SSLError (a certificate, a plain-HTTP port) included
             sock.close()
@@ -106,28 +107,38 @@ def start(
     RegistryProvider with the same ``ca_file`` and ``verify`` would), once per pair until
     claimed. Nothing is raised: a connection that cannot be made here is made by the pool."""
     key = (host.lower(), port)
-    context: ssl.SSLContext | None = None
-    if tls:
-        from regimage import _tls
-
-        try:
-            if not verify:
-                context = _tls.new_insecure_context()
-            elif ca_file is not None:
-                context = _tls.with_ca_file(ca_file)
-            else:
-                context = _tls.new_default_context()
-        except (OSError, ssl.SSLError):
-            return  # a bad --ca-file: the provider reports it
-        context.set_alpn_protocols(["http/1.1"])  # as the pool's connections
+    trust = _Trust(ca_file, verify) if tls else None
     with _lock:
         if key in _pending:
             return
-        pending = _pending[key] = Pending(host, port, context)
+        pending = _pending[key] = Pending(host, port, trust)
     thread = threading.Thread(
         target=pending.connect, args=(timeout,), name=f"regimage-preconnect-{host}", daemon=True
     )
     thread.start()
+
+
+class _Trust:
+    """How the TLS handshake verifies the server: what the context is made from, in the thread
+    (loading CA certificates takes milliseconds the starting program should not wait for)."""
+
+    __slots__ = ("ca_file", "verify")
+
+    def __init__(self, ca_file: str | os.PathLike[str] | None, verify: bool) -> None:
+        self.ca_file = ca_file
+        self.verify = verify
+
+    def context(self) -> ssl.SSLContext:
+        from regimage import _tls
+
+        if not self.verify:
+            context = _tls.new_insecure_context()
+        elif self.ca_file is not None:
+            context = _tls.with_ca_file(self.ca_file)
+        else:
+            context = _tls.new_default_context()
+        context.set_alpn_protocols(["http/1.1"])  # as the pool's connections
+        return context
 
 
 def claim(
