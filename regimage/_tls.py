@@ -23,6 +23,7 @@ import ssl
 __all__ = [
     "default_context",
     "insecure_context",
+    "new_context",
     "new_default_context",
     "new_insecure_context",
     "trust_store",
@@ -94,3 +95,15 @@ def with_ca_file(ca_file: str | os.PathLike[str]) -> ssl.SSLContext:
     context = new_default_context()
     context.load_verify_locations(cafile=os.fspath(ca_file))
     return context
+
+
+def new_context(
+    *, ca_file: str | os.PathLike[str] | None = None, verify: bool = True
+) -> ssl.SSLContext:
+    """A new context for the TLS options a user gives (``--ca-file``, ``--insecure``): the one
+    place that decides how they combine. Raises as :func:`with_ca_file` does."""
+    if not verify:
+        return new_insecure_context()
+    if ca_file is not None:
+        return with_ca_file(ca_file)
+    return new_default_context()

@@ -185,8 +185,7 @@ class DiskCache:
                 directory.mkdir(mode=0o700)
             except FileExistsError:
                 continue
-            if stat.S_IMODE(directory.stat().st_mode) != 0o700:  # a umask took owner bits
-                directory.chmod(0o700)
+            directory.chmod(0o700)
 
     def _ensure_private(self) -> bool:
         """Create the cache directory 0700 (tightening it if it is ours); False if it is not

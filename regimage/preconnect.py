@@ -131,12 +131,7 @@ class _Trust:
     def context(self) -> ssl.SSLContext:
         from regimage import _tls
 
-        if not self.verify:
-            context = _tls.new_insecure_context()
-        elif self.ca_file is not None:
-            context = _tls.with_ca_file(self.ca_file)
-        else:
-            context = _tls.new_default_context()
+        context = _tls.new_context(ca_file=self.ca_file, verify=self.verify)
         context.set_alpn_protocols(["http/1.1"])  # as the pool's connections
         return context
 

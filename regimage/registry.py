@@ -149,7 +149,7 @@ def _tls_factory(
     if ca_file is None:
         return _tls.default_context
     try:
-        context = _tls.with_ca_file(ca_file)
+        context = _tls.new_context(ca_file=ca_file)
     except (OSError, ssl.SSLError) as exc:
         raise NetworkError(
             f"cannot load the CA file {os.fspath(ca_file)!r}: {exc.strerror or exc}"

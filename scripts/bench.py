@@ -571,22 +571,18 @@ class Bench:
                         per=len(refs),
                         json_out=True,
                     )
-                self.measure(
-                    "docker-registry-client-async",
-                    task,
-                    [self.python, str(JOBS), "drca-batch", "--refs", str(refs_file), "--ca", ca],
-                    runs=runs,
-                    per=len(refs),
-                    json_out=True,
-                )
-                self.measure(
-                    "python-dxf (32 threads)",
-                    task,
-                    [self.python, str(JOBS), "dxf-batch", "--refs", str(refs_file), "--ca", ca],
-                    runs=runs,
-                    per=len(refs),
-                    json_out=True,
-                )
+                for peer, job in (
+                    ("docker-registry-client-async", "drca-batch"),
+                    ("python-dxf (32 threads)", "dxf-batch"),
+                ):
+                    self.measure(
+                        peer,
+                        task,
+                        [self.python, str(JOBS), job, "--refs", str(refs_file), "--ca", ca],
+                        runs=runs,
+                        per=len(refs),
+                        json_out=True,
+                    )
             self.skopeo_loop(task, refs)
 
     def skopeo_inspect(self, ref: str) -> list[str]:

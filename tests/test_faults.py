@@ -39,6 +39,7 @@ from regimage.errors import (
 from regimage.reference import Reference
 from regimage.registry import RegistryProvider
 from regimage.transport import RetryPolicy
+from tests.expected_descriptors import config_descriptor, manifest_descriptor
 from tests.faults.proxy import FaultProxy, Rule
 from tests.lab.expected import ExpectedImage
 from tests.lab.lab import Lab
@@ -184,18 +185,10 @@ async def run_operation(
         found = await registry.resolve(ref)
         assert found == Descriptor(image.media_type, Digest.parse(image.digest), image.size)
     elif operation == "manifest":
-        descriptor = Descriptor(
-            platform.manifest_media_type,
-            Digest.parse(platform.manifest_digest),
-            platform.manifest_size,
-        )
-        data = await registry.fetch_manifest(ref, descriptor)
+        data = await registry.fetch_manifest(ref, manifest_descriptor(platform))
         assert str(Digest.of(data)) == platform.manifest_digest
     elif operation == "blob":
-        descriptor = Descriptor(
-            platform.config_media_type, Digest.parse(platform.config_digest), platform.config_size
-        )
-        data = await registry.fetch_blob(ref, descriptor)
+        data = await registry.fetch_blob(ref, config_descriptor(platform))
         assert str(Digest.of(data)) == platform.config_digest
     elif operation == "tags":
         tags = await registry.tags(Reference.parse_repository(f"{proxy.host}/{image.repository}"))

@@ -12,12 +12,12 @@ import pytest
 
 from regimage import mediatypes
 from regimage.credentials import Credentials, CredentialStore
-from regimage.descriptor import Descriptor
 from regimage.digest import Digest
 from regimage.errors import AuthenticationError, NetworkError, NotFound
 from regimage.reference import Reference
 from regimage.registry import RegistryProvider
-from tests.lab.expected import ExpectedImage, ExpectedPlatform
+from tests.expected_descriptors import config_descriptor, manifest_descriptor
+from tests.lab.expected import ExpectedImage
 from tests.lab.lab import Lab, LabRegistry
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -64,12 +64,6 @@ def provider(
     )
 
 
-def manifest_descriptor(platform: ExpectedPlatform) -> Descriptor:
-    return Descriptor(
-        platform.manifest_media_type, Digest.parse(platform.manifest_digest), platform.manifest_size
-    )
-
-
 async def check_image(registry: RegistryProvider, ref: str, image: ExpectedImage) -> None:
     """Resolve ``ref``, read the root, the default platform's manifest and config; compare."""
     root = await registry.resolve(ref)
@@ -82,9 +76,7 @@ async def check_image(registry: RegistryProvider, ref: str, image: ExpectedImage
     manifest = manifest_descriptor(platform)
     manifest_bytes = await registry.repository(ref).fetch(manifest)
     assert len(manifest_bytes) == platform.manifest_size
-    config = Descriptor(
-        platform.config_media_type, Digest.parse(platform.config_digest), platform.config_size
-    )
+    config = config_descriptor(platform)
     config_bytes = await registry.repository(ref).fetch(config)
     assert tuple(json.loads(config_bytes)["rootfs"]["diff_ids"]) == platform.diff_ids
 

@@ -22,12 +22,12 @@ import httpx
 import pytest
 
 from regimage.credentials import Credentials, CredentialStore
-from regimage.descriptor import Descriptor
 from regimage.digest import Digest
 from regimage.errors import AuthenticationError, RegImageError
 from regimage.reference import Reference
 from regimage.registry import RegistryProvider
 from regimage.transport import RetryPolicy
+from tests.expected_descriptors import config_descriptor, manifest_descriptor
 from tests.faults.proxy import FaultProxy, Record, Rule
 from tests.lab.lab import Lab
 
@@ -101,19 +101,11 @@ async def test_no_secret_in_debug_logs_errors_or_reprs(
         platform = image.default
         await registry.fetch_manifest(
             ref,
-            Descriptor(
-                platform.manifest_media_type,
-                Digest.parse(platform.manifest_digest),
-                platform.manifest_size,
-            ),
+            manifest_descriptor(platform),
         )
         config = await registry.fetch_blob(
             ref,
-            Descriptor(
-                platform.config_media_type,
-                Digest.parse(platform.config_digest),
-                platform.config_size,
-            ),
+            config_descriptor(platform),
         )
         assert str(Digest.of(config)) == platform.config_digest
         await registry.tags(Reference.parse_repository(f"{proxy.host}/{image.repository}"))
@@ -178,19 +170,11 @@ async def test_credentials_and_tokens_go_only_where_they_belong(
         platform = image.default
         await registry.fetch_blob(
             ref,
-            Descriptor(
-                platform.config_media_type,
-                Digest.parse(platform.config_digest),
-                platform.config_size,
-            ),
+            config_descriptor(platform),
         )
         await registry.fetch_manifest(
             ref,
-            Descriptor(
-                platform.manifest_media_type,
-                Digest.parse(platform.manifest_digest),
-                platform.manifest_size,
-            ),
+            manifest_descriptor(platform),
         )
     records = proxy.records
     assert {r.listener for r in records} == {"proxy", "other"}
