@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from regimage.cli import main
+from regimage.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -66,7 +66,7 @@ async def _adopt(pending: preconnect.Pending) -> anyio.abc.ByteStream | None:
         sock = pending.result(0)
     else:  # still connecting (a slow DNS lookup, say): wait for it rather than connect twice
         sock = await anyio.to_thread.run_sync(
-            pending.result, preconnect.CONNECT_TIMEOUT, abandon_on_cancel=True
+            pending.result, preconnect.WAIT_SECONDS, abandon_on_cancel=True
         )
     if sock is None:
         return None

@@ -7,8 +7,8 @@ where, and what to do next. URLs in messages never carry credentials or signed q
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import logging
 import re
 import ssl
 import time
@@ -16,6 +16,7 @@ import zlib
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from contextlib import aclosing, contextmanager
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -44,7 +45,6 @@ __all__ = [
     "OPERATION",
     "RATE_LIMIT",
     "body_too_large",
-    "is_loopback_host",
     "is_tls_protocol_error",
     "map_transport_error",
     "parse_error_body",
@@ -104,23 +104,28 @@ def redact_url(url: httpx.URL | str) -> str:
     return str(parsed)
 
 
-def is_loopback_host(host: str) -> bool:
-    """Whether a host (``localhost``, ``127.0.0.0/8``, ``::1``, optionally with a port) is loopback."""
-    name = host
-    if name.startswith("["):
-        name = name[1:].partition("]")[0]
-    elif name.count(":") == 1:
-        name = name.partition(":")[0]
-    name = name.lower()
-    if name == "localhost":
+class _RedactedURLs(logging.Filter):
+    """httpx logs every request's URL at INFO, a signed URL's signature (or an
+    ``X-Amz-Security-Token``) included: its records carry :func:`redact_url`'s form instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(isinstance(arg, httpx.URL) for arg in args):
+            record.args = tuple(redact_url(a) if isinstance(a, httpx.URL) else a for a in args)
         return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if address.version == 6:
-        return address == ipaddress.IPv6Address("::1")
-    return address.is_loopback
+
+
+def redact_httpx_log() -> None:
+    """Put :class:`_RedactedURLs` on httpx's logger (once per process)."""
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactedURLs) for f in httpx_logger.filters):
+        httpx_logger.addFilter(_RedactedURLs())
+
+
+def split_host(host: str) -> tuple[str, int | None]:
+    """``registry.example:5000`` → (``registry.example``, 5000); ``[::1]`` → (``::1``, None)."""
+    parts = urlsplit(f"//{host}")
+    return parts.hostname or host, parts.port
 
 
 # ── transport errors ───────────────────────────────────────────────────────────────────────────────

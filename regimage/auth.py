@@ -45,6 +45,7 @@ from regimage.errors import (
     RegistryError,
 )
 from regimage.ratelimit import RateLimit, RateLimits
+from regimage.reference import is_loopback_host
 
 __all__ = [
     "CLIENT_ID",
@@ -401,7 +402,7 @@ class RegistryAuth(httpx.Auth):
 
     @staticmethod
     def _secure(url: httpx.URL) -> bool:
-        return url.scheme == "https" or _http.is_loopback_host(_netloc(url))
+        return url.scheme == "https" or is_loopback_host(_netloc(url))
 
     # ── the token cache ───────────────────────────────────────────────────────────────────────────
 
@@ -476,8 +477,8 @@ class RegistryAuth(httpx.Auth):
         if creds and url.scheme == "http":
             local = (
                 registry_url.scheme == "http"
-                and _http.is_loopback_host(host)
-                and _http.is_loopback_host(_netloc(url))
+                and is_loopback_host(host)
+                and is_loopback_host(_netloc(url))
             )
             if not local:
                 raise AuthenticationError(

@@ -28,6 +28,7 @@ __all__ = [
     "DOCKER_HUB_API_HOST",
     "REPOSITORY_PATH_MAX_CHARS",
     "Reference",
+    "is_loopback_host",
 ]
 
 #: The registry of names without one, as Docker prints it (``docker.io/library/ubuntu``).
@@ -232,16 +233,7 @@ class Reference:
         Deliberately narrow: names that merely resolve to loopback, ``127.1`` shorthands and
         IPv4-mapped IPv6 addresses are not trusted with plain HTTP.
         """
-        host = _host_of(self.domain)
-        if host.lower() == LOCALHOST:
-            return True
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        if address.version == 6:
-            return address == ipaddress.IPv6Address("::1")
-        return address.is_loopback
+        return is_loopback_host(self.domain)
 
     @property
     def identifier(self) -> str:
@@ -420,13 +412,6 @@ def _quote(text: str, *, limit: int = 80) -> str:
     return repr(text) if len(text) <= limit else f"{text[:limit]!r}…"
 
 
-def _host_of(domain: str) -> str:
-    """The host of ``domain``, without port or IPv6 brackets."""
-    if domain.startswith("["):
-        return domain[1 : domain.find("]")]
-    return domain.partition(":")[0]
-
-
 def _build(domain: str, path: str, tag: str | None, digest: str | None, text: str) -> Reference:
     """The checks that follow a grammar match: path length, then the digest itself."""
     if len(path) > REPOSITORY_PATH_MAX_CHARS:
@@ -473,3 +458,23 @@ def _explain(remainder: str, text: str) -> str:
             f"invalid digest {_quote(digest)} in reference {_quote(text)}: expected 'algorithm:hex'"
         )
     return f"invalid reference format: {_quote(text)}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host (``localhost``, ``127.0.0.0/8``, ``::1``, optionally with a port) is loopback
+    (:meth:`Reference.is_loopback` says why so narrowly)."""
+    name = host
+    if name.startswith("["):
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    name = name.lower()
+    if name == LOCALHOST:
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if address.version == 6:
+        return address == ipaddress.IPv6Address("::1")
+    return address.is_loopback

@@ -28,6 +28,7 @@ import httpx
 import regimage._http as _http
 import regimage._tls as _tls
 import regimage.mediatypes as mediatypes
+from regimage import preconnect
 from regimage._json import loads_object
 from regimage._pool import ConnectionPool, PoolTransport
 from regimage._version import __version__
@@ -52,7 +53,7 @@ from regimage.errors import (
 )
 from regimage.manifest import Index, Schema1Manifest, parse_document
 from regimage.ratelimit import RateLimit
-from regimage.reference import DEFAULT_DOMAIN, DOCKER_HUB_API_HOST, Reference
+from regimage.reference import DEFAULT_DOMAIN, DOCKER_HUB_API_HOST, Reference, is_loopback_host
 from regimage.transport import RequestStats, RetryPolicy, build_transport
 
 __all__ = [
@@ -212,6 +213,7 @@ class RegistryProvider:
         self._saved_challenges: dict[str, Challenge] = {}
         self._open_hosts: set[str] = set()
         self._ping_locks: dict[str, anyio.Lock] = {}
+        self._probes_taken: set[str] = set()
         self.stats = RequestStats()
         if transport is None:
             transport = PoolTransport(
@@ -237,6 +239,7 @@ class RegistryProvider:
             cookies=_NoCookies(),
         )
         self._auth = RegistryAuth(self._client, store, clock=clock or time.monotonic)
+        _http.redact_httpx_log()
 
     def __repr__(self) -> str:
         return f"<RegistryProvider(requests={self.stats.total})>"
@@ -270,7 +273,7 @@ class RegistryProvider:
             host not in self._schemes
             and not self._plain_all
             and host not in self._plain_hosts
-            and _http.is_loopback_host(host)
+            and is_loopback_host(host)
         )
 
     def base_url(self, host: str) -> str:
@@ -293,7 +296,7 @@ class RegistryProvider:
         disk = self._disk
         if disk is None:
             return
-        loopback = _http.is_loopback_host(host)
+        loopback = is_loopback_host(host)
         if loopback and self._may_fall_back(host):
             scheme = disk.scheme(host)
             if scheme is not None:
@@ -310,6 +313,40 @@ class RegistryProvider:
                     request=httpx.Request("GET", f"{self._scheme(host)}://{host}/v2/"),
                 )
                 self._auth.observe(remembered)
+
+    async def _take_start_up_answer(self, host: str) -> None:
+        """Learn what ``host`` answered to the ``GET /v2/`` that :mod:`regimage.preconnect` sent
+        while the program started (waiting for it if it is still on its way), as from this
+        provider's own ping: its challenge, or that it needs none. Once per host; nothing when no
+        probe was started for it."""
+        if host in self._probes_taken:
+            return
+        self._probes_taken.add(host)
+        scheme = self._scheme(host)
+        name, port = _http.split_host(host)
+        tls = scheme == "https"
+        pending = preconnect.take_answer(name, port or (443 if tls else 80), tls=tls)
+        if pending is None:
+            return
+        if pending.done:
+            answer = pending.answer
+        else:
+            answer = await anyio.to_thread.run_sync(
+                pending.wait_answer, preconnect.WAIT_SECONDS, abandon_on_cancel=True
+            )
+        if answer is None:
+            return
+        url = f"{scheme}://{host}/v2/"
+        response = httpx.Response(
+            answer.status,
+            headers=[("WWW-Authenticate", value) for value in answer.challenges],
+            request=httpx.Request("GET", url),
+        )
+        if self._auth.observe(response) is None and response.is_success:
+            self._open_hosts.add(host)
+        if tls:  # a TLS handshake with it succeeded: no plain-HTTP fall-back to find out
+            self._schemes.setdefault(host, scheme)
+        logger.debug("%s: answered %s at start-up (%d)", host, url, answer.status)
 
     def _settled(self, host: str) -> bool:
         """Whether requests to ``host`` may go at once: its scheme is known (or not in doubt) and
@@ -343,6 +380,7 @@ class RegistryProvider:
         if event is None and not self._settled(host):
             event = self._contact[host] = anyio.Event()
             try:
+                await self._take_start_up_answer(host)
                 return await self._send(
                     method, host, target, operation, reference, headers, params, authenticate
                 )
@@ -426,7 +464,7 @@ class RegistryProvider:
             return
         if (
             self._hints.get(host) != scheme
-            and _http.is_loopback_host(host)
+            and is_loopback_host(host)
             and not self._plain_all
             and host not in self._plain_hosts
         ):
@@ -868,6 +906,7 @@ class RegistryProvider:
         if lock is None:
             lock = self._ping_locks[host] = anyio.Lock()
         async with lock:
+            await self._take_start_up_answer(host)
             if host in self._open_hosts or self._auth.challenge_for(host) is not None:
                 return True
             try:

@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import pstats
+import re
 import shutil
 import signal
 import socket
@@ -665,6 +666,48 @@ class Bench:
                 runs=runs,
                 json_out=True,
             )
+        if label:  # the user-like install: instructions, which no neighbour's load changes
+            self.extra["instructions"] = self.instructions(
+                {
+                    "python -c pass": [python, "-c", "pass"],
+                    "import httpx + anyio": [python, "-c", stack],
+                    "regimage size": [regimage, "size", "--plain-http", "--no-cache", ref],
+                    "python-dxf size": [
+                        python,
+                        str(JOBS),
+                        "dxf-size",
+                        "--ref",
+                        ref,
+                        "--plain-http",
+                    ],
+                }
+            )
+
+    def instructions(self, argvs: dict[str, list[str]]) -> dict[str, int]:
+        """Instructions each command executes, counted by ``valgrind --tool=callgrind`` (the
+        same count whatever else the machine does; a run takes about 30 times longer)."""
+        valgrind = shutil.which("valgrind")
+        if valgrind is None:
+            print("  (no valgrind: instruction counts skipped)", flush=True)
+            return {}
+        counts: dict[str, int] = {}
+        for name, argv in argvs.items():
+            result = subprocess.run(
+                [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv],
+                capture_output=True,
+                text=True,
+                env=self.env(),
+                cwd=ROOT,
+                timeout=600,
+                check=False,
+            )
+            found = re.search(r"Collected : (\d+)", result.stderr)
+            if found is not None:
+                counts[name] = int(found.group(1))
+                print(
+                    f"  instructions           {name:<26} {counts[name] / 1e6:7.0f} M", flush=True
+                )
+        return counts
 
     def rss(self) -> None:
         count = self.args.rss_refs
@@ -838,6 +881,17 @@ def print_table(rows: list[dict[str, Any]], bench: Bench) -> None:
                 f"  {task}: importing httpx + anyio (asyncio backend) alone takes "
                 f"{1000 * stack.median('wall'):.0f} ms"
             )
+    counts = bench.extra.get("instructions") or {}
+    ours, dxf, stack = (
+        counts.get(k) for k in ("regimage size", "python-dxf size", "import httpx + anyio")
+    )
+    if ours and dxf and stack:
+        print(
+            f"\n  size at 0 ms (no trio), in instructions (callgrind): regimage {ours / 1e6:.0f} M, "
+            f"python-dxf {dxf / 1e6:.0f} M: ratio {ours / dxf:.2f} (target ≤ 1.0); importing "
+            f"httpx + anyio alone takes {stack / 1e6:.0f} M, {stack / dxf:.2f}x python-dxf's "
+            "whole run"
+        )
     cores = os.cpu_count() or 1
     for m in bench.measures:
         if m.tool.startswith("regimage library") and m.median("server_cpu") > 0:

@@ -1121,6 +1121,42 @@ def test_console_script_entry_point() -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_the_console_script_writes_everything_before_it_leaves() -> None:
+    """run() ends with os._exit: what main() wrote is flushed first, whole, and the status kept."""
+    expected = io.StringIO()
+    assert main(["--help"], stdout=expected) == ExitStatus.OK
+    result = subprocess.run(
+        [sys.executable, "-m", "regimage", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == ExitStatus.OK
+    assert result.stdout == expected.getvalue()
+    assert result.stderr == ""
+
+
+def test_the_console_script_reports_a_reader_that_left() -> None:
+    """Its output's reader gone (``regimage … | true``): status 1, and no traceback. (Output
+    buffered, as by default: unbuffered, argparse itself swallows the failed write of --help.)"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "regimage", "--help"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.close()  # before the interpreter has even started
+    try:
+        assert process.wait(timeout=60) == ExitStatus.ERROR
+        assert process.stderr.read() == b""
+    finally:
+        process.stderr.close()
+
+
 # ── OCI image layouts (the real OCILayout, no fake) ───────────────────────────────────────────────
 
 LAYOUT_IMAGES = ("oci-index", "docker-list", "many-layers")

@@ -459,6 +459,27 @@ def test_the_registry_connection_is_opened_while_the_cli_starts(lab: Lab, home: 
     assert adopted in audit.stderr  # the audit's first reference
 
 
+def test_the_cli_learns_the_challenge_while_it_starts_unless_the_cache_knows_it(
+    lab: Lab, home: Path, tmp_path: Path
+) -> None:
+    """The start-up thread asks GET /v2/ and connects to the token server: the provider's first
+    request carries a token. A warm run, whose cache remembers the challenge, asks nothing."""
+    ref = lab.token.ref(lab.corpus["oci-single"].reference)
+    learned = b"/v2/ at start-up (401)"
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}  # cold: nothing remembered yet
+    cold = regimage(home, "size", "-v", "--plain-http", ref, env=cache)
+    assert cold.returncode == 0, cold.stderr
+    assert learned in cold.stderr
+    assert cold.stderr.count(b"using the connection opened at start-up") == 2  # registry, token
+    warm = regimage(home, "size", "-v", "--plain-http", ref, env=cache)
+    assert warm.returncode == 0, warm.stderr
+    assert b"at start-up (" not in warm.stderr
+    assert warm.stdout == cold.stdout
+    uncached = regimage(home, "size", "-v", "--plain-http", "--no-cache", ref)
+    assert learned in uncached.stderr
+    assert uncached.stdout == cold.stdout
+
+
 def test_the_tls_handshake_also_happens_while_the_cli_starts(lab: Lab, home: Path) -> None:
     assert lab.tls.ca_file is not None
     image = lab.corpus["oci-single"]

@@ -25,6 +25,7 @@ from regimage.errors import (
     SizeMismatch,
 )
 from regimage.ratelimit import RateLimit
+from regimage.reference import is_loopback_host
 
 URL = "https://registry.test/v2/library/ubuntu/manifests/latest"
 
@@ -124,7 +125,7 @@ def test_redact_url_never_raises() -> None:
     ],
 )
 def test_is_loopback_host(host: str, loopback: bool) -> None:
-    assert _http.is_loopback_host(host) is loopback
+    assert is_loopback_host(host) is loopback
 
 
 # ── bounded reads ──────────────────────────────────────────────────────────────────────────────────
