@@ -81,7 +81,7 @@ _CATALOG_SCOPE = "registry:catalog:*"
 _HEAD_REFUSED_STATUSES = frozenset({400, 403, 405})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Token:
     """A bearer token, the scopes it was asked for, and when we stop using it (clock seconds)."""
 

@@ -115,7 +115,7 @@ def default_cache_directory(environ: Mapping[str, str] | None = None) -> Path:
     return root / "regimage"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class CachedToken:
     """A token read back from the cache: its value, the scopes it was asked for, when it expires
     (epoch seconds), and the server's ``issued_at`` as sent."""

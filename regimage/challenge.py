@@ -48,7 +48,7 @@ _DISPLAY = {"basic": "Basic", "bearer": "Bearer", "digest": "Digest", "negotiate
 _EXCERPT = 120
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Challenge:
     """One authentication challenge: a lower-case ``scheme`` and its lower-case-keyed ``params``.
 

@@ -54,7 +54,7 @@ _NOT_FOUND_MARKERS = ("credentials not found", "not found in native keychain", "
 _MASK = "[secure]"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Credentials:
     """What to authenticate with: a username and password, an identity (refresh) token, or a
     registry token sent as is. ``repr`` never shows a secret."""

@@ -40,7 +40,7 @@ _REGISTERED: dict[str, re.Pattern[str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Digest:
     """A content identifier such as ``sha256:e3b0…``; ``str()`` gives it back unchanged."""
 

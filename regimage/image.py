@@ -30,12 +30,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from regimage._concurrency import gather_in_order
 from regimage.descriptor import Descriptor
 from regimage.digest import Digest
 from regimage.errors import NoMatchingPlatform, NotAnImage, RegImageError, UnsupportedMediaType
-from regimage.image_config import ImageConfig, chain_ids
 from regimage.manifest import Document, Index, Manifest, Schema1Manifest
 from regimage.mediatypes import is_index, is_manifest, is_schema1
 from regimage.platforms import Platform, PlatformMatcher, PlatformSpec, default_matcher, matcher_for
@@ -54,6 +54,9 @@ from regimage.walk import (
     skip_attestations,
     walk,
 )
+
+if TYPE_CHECKING:  # imported when a config is read: `size` never reads one
+    from regimage.image_config import ImageConfig
 
 __all__ = [
     "Image",
@@ -165,7 +168,7 @@ class PlatformSizes:
 # ── the image ──────────────────────────────────────────────────────────────────────────────────────
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Image:
     """A name and the root descriptor it resolved to, read through ``provider``.
 
@@ -306,6 +309,8 @@ class Image:
 
     async def chain_ids(self) -> tuple[Digest, ...]:
         """The ChainIDs of :meth:`rootfs` (OCI config.md); the last names the whole filesystem."""
+        from regimage.image_config import chain_ids
+
         return chain_ids(await self.rootfs())
 
     # ── size ───────────────────────────────────────────────────────────────────────────────────

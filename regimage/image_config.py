@@ -35,7 +35,7 @@ class HistoryEntry:
     empty_layer: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class ImageConfig:
     """The decoded image config; ``config`` is the runtime ``config`` object (Env, Labels, Cmd…)."""
 

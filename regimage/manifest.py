@@ -64,7 +64,7 @@ def _kind(media_type: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Manifest:
     """An OCI image manifest or a Docker schema2 manifest: one config and its layers."""
 
@@ -143,7 +143,7 @@ class Manifest:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Index:
     """An OCI image index or a Docker manifest list: pointers to manifests (or more indexes)."""
 
@@ -196,7 +196,7 @@ class Index:
         return f"<Index({self.media_type!r}, manifests={len(self.manifests)})>"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Schema1Manifest:
     """A legacy Docker schema1 manifest, decoded only far enough to name it and check its digest.
 

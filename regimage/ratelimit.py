@@ -114,7 +114,7 @@ def _lower(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, 
     return found
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class RateLimit:
     """What a registry said about its budget in one answer.
 

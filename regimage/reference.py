@@ -129,7 +129,7 @@ _COMPONENT_RULE = "lower-case letters and digits separated by '.', '_', '__' or 
 _TAG_RULE = "up to 128 ASCII letters, digits, '_', '.' or '-', not starting with '.' or '-'"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Reference:
     """Where an image lives and which one: registry ``domain``, repository ``path``, tag, digest.
 

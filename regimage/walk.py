@@ -25,14 +25,13 @@ import functools
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import anyio
 
 from regimage._concurrency import gather_in_order
 from regimage.descriptor import Descriptor
 from regimage.errors import UnsupportedMediaType, WalkLimitExceeded
-from regimage.image_config import ImageConfig
 from regimage.manifest import Document, Index, Manifest, parse_document
 from regimage.mediatypes import (
     ATTESTATION_REFERENCE_TYPE,
@@ -44,6 +43,9 @@ from regimage.mediatypes import (
 )
 from regimage.platforms import Platform, PlatformMatcher
 from regimage.provider import Provider
+
+if TYPE_CHECKING:  # imported when a config is read: `size` never reads one
+    from regimage.image_config import ImageConfig
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -289,6 +291,8 @@ class ChildrenHandler:
         """The parsed image config ``descriptor`` points at (fetched once per cache)."""
 
         async def load() -> ImageConfig:
+            from regimage.image_config import ImageConfig
+
             return ImageConfig.parse(await self._read(descriptor), descriptor.media_type)
 
         return await self.cache.configs.get(self.cache.key(descriptor), load)

@@ -10,6 +10,7 @@ same commands as subprocesses against the real registries.
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
 import json
@@ -1119,6 +1120,35 @@ def test_console_script_entry_point() -> None:
     assert result.stdout == ""
     assert result.stderr.startswith("regimage: error: ")
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_the_collector_waits_for_the_start_up_and_runs_for_the_command(
+    registry: list[FakeRegistry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run() pauses the cyclic collector for the imports; opening the registry client resumes
+    it (what start-up made is frozen), so that a long audit still collects its cycles."""
+    seen: list[bool] = []
+    original = FakeRegistry.__init__
+
+    def opened(self: FakeRegistry, options: Options) -> None:
+        seen.append(gc.isenabled())
+        original(self, options)
+
+    monkeypatch.setattr(FakeRegistry, "__init__", opened)
+    try:
+        cli._pause_collector()
+        assert not gc.isenabled()
+        result = run("size", ref("oci-single"))
+        assert result.status == ExitStatus.OK, result.err
+        assert seen == [False]  # paused until the registry client was opened...
+        assert gc.isenabled()  # ...and running from then on
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    assert run("size", ref("oci-single")).status == ExitStatus.OK  # main() alone: untouched
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
 
 
 def test_the_console_script_writes_everything_before_it_leaves() -> None:
