@@ -6,8 +6,9 @@ during that time instead of after it, and so can the TLS handshake (one more rou
 ``tls=True`` (with the same ``ca_file`` and ``verify`` as the RegistryProvider's). :func:`start`
 begins them in a daemon thread. The first connection regimage's pool opens to that host and port,
 with or without TLS as started, then takes the socket (:func:`claim`) instead of connecting again.
-No request is sent before then: the connection is the one the pool would have opened itself, and
-a handshake that fails here is simply done again by the pool, which reports the failure.
+Without a probe (below), no request is sent before then: the connection is the one the pool would
+have opened itself. A handshake that fails here is simply done again by the pool, which reports
+the failure.
 
 With ``probe``, the thread also asks the registry ``GET /v2/`` on that connection, once it is
 open: the request regimage's provider makes to learn what a registry wants (its 401 challenge),

@@ -670,7 +670,8 @@ class Bench:
             self.extra["instructions"] = self.instructions(
                 {
                     "python -c pass": [python, "-c", "pass"],
-                    "import httpx + anyio": [python, "-c", stack],
+                    # leaving as regimage's console script does, without Python's shutdown
+                    "import httpx + anyio": [python, "-c", f"{stack}; import os; os._exit(0)"],
                     "regimage size": [regimage, "size", "--plain-http", "--no-cache", ref],
                     "python-dxf size": [
                         python,

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 
-from regimage import mediatypes
+from regimage import mediatypes, preconnect
 from regimage._version import __version__
 from regimage.credentials import Credentials, CredentialStore
 from regimage.descriptor import Descriptor
@@ -745,3 +745,52 @@ async def test_cookies_are_never_kept_nor_sent(httpx_mock: HTTPXMock) -> None:
         await registry.resolve("registry.test/app:v1")
     for request in httpx_mock.get_requests():
         assert "cookie" not in request.headers
+
+
+# ── what the command line's start-up thread learned (regimage.preconnect) ─────────────────────────
+
+
+def answered_at_start_up(status: int, *challenges: str) -> None:
+    """As if preconnect's thread had asked ``GET https://r.test/v2/`` and been answered so."""
+    pending = preconnect.Pending("r.test", 443, tls=True)
+    pending.answer = preconnect.Answer(status, challenges)
+    pending._done.set()
+    preconnect._probes[("r.test", 443, True)] = pending
+
+
+BEARER = 'Bearer realm="https://auth.r.test/token",service="r.test"'
+
+
+async def test_a_challenge_learned_at_start_up_spares_the_401(httpx_mock: HTTPXMock) -> None:
+    answered_at_start_up(401, BEARER)
+    httpx_mock.add_response(url=re.compile(r"https://auth\.r\.test/token.*"), json={"token": "t"})
+    httpx_mock.add_response(
+        url=f"{BASE}/manifests/v1", content=MANIFEST, headers=manifest_headers()
+    )
+    try:
+        async with make() as registry:
+            assert (await registry.resolve(REF)).digest == MANIFEST_DIGEST
+    finally:
+        preconnect.discard()
+    token, manifest = httpx_mock.get_requests()  # no 401 first
+    assert token.url.host == "auth.r.test"
+    assert manifest.headers["authorization"] == "Bearer t"
+
+
+async def test_an_open_v2_at_start_up_still_meets_a_repository_that_wants_a_token(
+    httpx_mock: HTTPXMock,
+) -> None:
+    answered_at_start_up(200)
+    httpx_mock.add_response(
+        url=f"{BASE}/manifests/v1", status_code=401, headers={"WWW-Authenticate": BEARER}
+    )
+    httpx_mock.add_response(url=re.compile(r"https://auth\.r\.test/token.*"), json={"token": "t"})
+    httpx_mock.add_response(
+        url=f"{BASE}/manifests/v1", content=MANIFEST, headers=manifest_headers()
+    )
+    try:
+        async with make() as registry:
+            assert (await registry.resolve(REF)).digest == MANIFEST_DIGEST
+    finally:
+        preconnect.discard()
+    assert [r.url.host for r in httpx_mock.get_requests()] == ["r.test", "auth.r.test", "r.test"]
