@@ -12,7 +12,8 @@ reached through the delaying proxy (:mod:`tests.lab.delay_proxy`, loopback only)
    unbounded gather, ``get_manifest``), python-dxf (a thread pool), a skopeo loop (over a sample,
    scaled to 200). Wall, CPU, peak RSS, requests per image; the floor is 5 round trips.
 3. start-up: ``regimage --version``, ``import regimage``, and ``size`` at 0 ms (the lab directly)
-   against python-dxf; peak RSS of a 10,000-reference audit.
+   against python-dxf, in wall time and (with valgrind) in instructions executed, which the
+   machine's load does not change; peak RSS of a 10,000-reference audit.
 
 It prints one table of ratios (regimage ÷ peer: below 1 is better) and writes ``.bench/results.json``.
 The delay is one-way (default 25 ms, so 50 ms per round trip). Peers only ever see the anonymous

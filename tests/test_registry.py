@@ -761,8 +761,8 @@ def answered_at_start_up(status: int, *challenges: str) -> None:
 BEARER = 'Bearer realm="https://auth.r.test/token",service="r.test"'
 
 
-async def test_a_challenge_learned_at_start_up_spares_the_401(httpx_mock: HTTPXMock) -> None:
-    answered_at_start_up(401, BEARER)
+async def resolve_with_a_token(httpx_mock: HTTPXMock) -> list[httpx.Request]:
+    """Resolve REF where the token server gives ``t`` and the manifest then comes: the requests."""
     httpx_mock.add_response(url=re.compile(r"https://auth\.r\.test/token.*"), json={"token": "t"})
     httpx_mock.add_response(
         url=f"{BASE}/manifests/v1", content=MANIFEST, headers=manifest_headers()
@@ -772,7 +772,12 @@ async def test_a_challenge_learned_at_start_up_spares_the_401(httpx_mock: HTTPXM
             assert (await registry.resolve(REF)).digest == MANIFEST_DIGEST
     finally:
         preconnect.discard()
-    token, manifest = httpx_mock.get_requests()  # no 401 first
+    return httpx_mock.get_requests()
+
+
+async def test_a_challenge_learned_at_start_up_spares_the_401(httpx_mock: HTTPXMock) -> None:
+    answered_at_start_up(401, BEARER)
+    token, manifest = await resolve_with_a_token(httpx_mock)  # no 401 first
     assert token.url.host == "auth.r.test"
     assert manifest.headers["authorization"] == "Bearer t"
 
@@ -784,13 +789,5 @@ async def test_an_open_v2_at_start_up_still_meets_a_repository_that_wants_a_toke
     httpx_mock.add_response(
         url=f"{BASE}/manifests/v1", status_code=401, headers={"WWW-Authenticate": BEARER}
     )
-    httpx_mock.add_response(url=re.compile(r"https://auth\.r\.test/token.*"), json={"token": "t"})
-    httpx_mock.add_response(
-        url=f"{BASE}/manifests/v1", content=MANIFEST, headers=manifest_headers()
-    )
-    try:
-        async with make() as registry:
-            assert (await registry.resolve(REF)).digest == MANIFEST_DIGEST
-    finally:
-        preconnect.discard()
-    assert [r.url.host for r in httpx_mock.get_requests()] == ["r.test", "auth.r.test", "r.test"]
+    requests = await resolve_with_a_token(httpx_mock)
+    assert [r.url.host for r in requests] == ["r.test", "auth.r.test", "r.test"]
