@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from regimage import _cli_audit, _cli_commands
@@ -138,8 +138,20 @@ def _common_options() -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line."""
+def build_parser(command_name: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; or, given the run's first argument when it names a command, a
+    parser with only that command's parser in it. Building the ten others took a third of a warm
+    ``size``'s own work (argparse looks its messages up in gettext catalogues, each time), and
+    they could not parse this run's arguments anyway: the first one picks the command."""
+    if command_name is not None:
+        parser, found = _build(command_name)
+        if found:
+            return parser
+    return _build(None)[0]
+
+
+def _build(only: str | None) -> tuple[argparse.ArgumentParser, bool]:
+    """The parser with every command, or with ``only``; and whether a command is called so."""
     common = _common_options()
     parser = argparse.ArgumentParser(
         prog="regimage",
@@ -154,11 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"regimage {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     commands.required = True
+    found = False
 
-    def command(
-        name: str, summary: str, example: str, *, aliases: Sequence[str] = ()
-    ) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = commands.add_parser(
+    def command(name: str, summary: str, example: str, *, aliases: Sequence[str] = ()) -> Any:
+        nonlocal found
+        if only is not None and only != name and only not in aliases:
+            return _Skipped()
+        found = True
+        return commands.add_parser(
             name,
             aliases=list(aliases),
             parents=[common],
@@ -167,10 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=f"example:\n  {example}",
             formatter_class=_Formatter,
         )
-        return sub
 
     _define_commands(command)
-    return parser
+    return parser, found
+
+
+class _Skipped:
+    """Stands for the parser of a command this run does not name: what it is told is dropped."""
+
+    def __getattr__(self, name: str) -> Callable[..., _Skipped]:
+        return self._drop
+
+    def _drop(self, *args: object, **kwargs: object) -> _Skipped:
+        return self
 
 
 def _define_commands(command: Any) -> None:

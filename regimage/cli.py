@@ -482,7 +482,8 @@ def main(
 
     try:
         with contextlib.redirect_stdout(console.stdout), contextlib.redirect_stderr(console.stderr):
-            args = _cli_parser.build_parser().parse_args(arguments)
+            parser = _cli_parser.build_parser(arguments[0] if arguments else None)
+            args = parser.parse_args(arguments)
     except SystemExit as exc:  # --help, --version (0) and argparse's usage errors (2)
         return exc.code if isinstance(exc.code, int) else ExitStatus.USAGE
     options = Options(debug=getattr(args, "debug", False))

@@ -9,6 +9,8 @@ same commands as subprocesses against the real registries.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import csv
 import gc
 import hashlib
@@ -27,7 +29,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from regimage import cli
+from regimage import _cli_parser, cli
 from regimage._cli_output import human_size, size_text
 from regimage.cli import EXIT_CODES, ExitStatus, Options, main
 from regimage.descriptor import Descriptor
@@ -1120,6 +1122,50 @@ def test_console_script_entry_point() -> None:
     assert result.stdout == ""
     assert result.stderr.startswith("regimage: error: ")
     assert len(result.stderr.splitlines()) == 1
+
+
+def commands_of(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Name (aliases included) → parser, of the commands ``parser`` defines."""
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(subparsers.choices)
+
+
+def command_names() -> list[str]:
+    return sorted(commands_of(_cli_parser.build_parser()))
+
+
+@pytest.mark.parametrize("name", command_names())
+def test_the_parser_built_for_one_command_parses_and_helps_as_the_whole_one(name: str) -> None:
+    """build_parser(first argument) defines only that command: the same help, the same
+    answers, the same errors."""
+    whole, alone = _cli_parser.build_parser(), _cli_parser.build_parser(name)
+    defined = commands_of(alone)
+    assert name in defined
+    assert len(set(map(id, defined.values()))) == 1  # that command (and its aliases) alone
+
+    def outcome(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[object, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                parsed: object = vars(parser.parse_args(argv))
+            except SystemExit as exc:
+                parsed = exc.code
+        return parsed, out.getvalue(), err.getvalue()
+
+    for argv in (
+        [name, "--help"],
+        [name],
+        [name, "alpine:3.20"],
+        [name, "--json", "-v", "--timeout", "5", "alpine:3.20", "busybox"],
+        [name, "--no-such-option", "x"],
+    ):
+        assert outcome(alone, argv) == outcome(whole, argv), argv
+
+
+def test_a_first_argument_that_names_no_command_gets_the_whole_parser() -> None:
+    whole = _cli_parser.build_parser().format_help()
+    for first in ("--help", "-v", "sizes", "alpine:3.20"):
+        assert _cli_parser.build_parser(first).format_help() == whole
 
 
 def test_the_collector_waits_for_the_start_up_and_runs_for_the_command(
