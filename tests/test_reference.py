@@ -27,6 +27,7 @@ from regimage.reference import (
     _REFERENCE_RE,
     DEFAULT_TAG,
     Reference,
+    _Anchored,
     _parse,
     _parse_any_reference,
     _parse_named,
@@ -191,7 +192,7 @@ def check_docker_ref(case: Case) -> None:
     assert f"{ref.name}{separator}{ref.identifier}" == case["string"]
 
 
-def run_regexp(pattern: re.Pattern[str], groups: tuple[str, ...]) -> Callable[[Case], None]:
+def run_regexp(pattern: _Anchored, groups: tuple[str, ...]) -> Callable[[Case], None]:
     def check(case: Case) -> None:
         match = pattern.fullmatch(case["input"])
         assert (match is not None) is case["match"]
