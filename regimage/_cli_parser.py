@@ -140,8 +140,8 @@ def _common_options() -> argparse.ArgumentParser:
 
 def build_parser(command_name: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; or, given the run's first argument when it names a command, a
-    parser with only that command's parser in it. Building the ten others took a third of a warm
-    ``size``'s own work (argparse looks its messages up in gettext catalogues, each time), and
+    parser with only that command's parser in it. Building the ten others cost a warm ``size``
+    4 % of its instructions (argparse looks each of its messages up in gettext catalogues), and
     they could not parse this run's arguments anyway: the first one picks the command."""
     if command_name is not None:
         parser, found = _build(command_name)
