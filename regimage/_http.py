@@ -16,7 +16,6 @@ import zlib
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from contextlib import aclosing, contextmanager
 from typing import NoReturn
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -120,12 +119,6 @@ def redact_httpx_log() -> None:
     httpx_logger = logging.getLogger("httpx")
     if not any(isinstance(f, _RedactedURLs) for f in httpx_logger.filters):
         httpx_logger.addFilter(_RedactedURLs())
-
-
-def split_host(host: str) -> tuple[str, int | None]:
-    """``registry.example:5000`` → (``registry.example``, 5000); ``[::1]`` → (``::1``, None)."""
-    parts = urlsplit(f"//{host}")
-    return parts.hostname or host, parts.port
 
 
 # ── transport errors ───────────────────────────────────────────────────────────────────────────────

@@ -521,15 +521,12 @@ def _preconnect(args: argparse.Namespace, options: Options) -> bool:
         text = first_reference(args)
     if not isinstance(text, str) or text.startswith("oci:"):
         return False
-    from urllib.parse import urlsplit
-
     from regimage import preconnect
-    from regimage.reference import Reference
+    from regimage.reference import Reference, split_host
 
     try:
         api_host = Reference.parse(text).api_host
-        parts = urlsplit(f"//{api_host}")
-        host, port = parts.hostname, parts.port
+        host, port = split_host(api_host)
     except (errors.RegImageError, ValueError):
         return False  # the command reports it
     if not host:

@@ -29,6 +29,7 @@ __all__ = [
     "REPOSITORY_PATH_MAX_CHARS",
     "Reference",
     "is_loopback_host",
+    "split_host",
 ]
 
 #: The registry of names without one, as Docker prints it (``docker.io/library/ubuntu``).
@@ -476,12 +477,7 @@ def _explain(remainder: str, text: str) -> str:
 def is_loopback_host(host: str) -> bool:
     """Whether a host (``localhost``, ``127.0.0.0/8``, ``::1``, optionally with a port) is loopback
     (:meth:`Reference.is_loopback` says why so narrowly)."""
-    name = host
-    if name.startswith("["):
-        name = name[1:].partition("]")[0]
-    elif name.count(":") == 1:
-        name = name.partition(":")[0]
-    name = name.lower()
+    name = _host_and_port(host)[0]
     if name == LOCALHOST:
         return True
     try:
@@ -491,3 +487,27 @@ def is_loopback_host(host: str) -> bool:
     if address.version == 6:
         return address == ipaddress.IPv6Address("::1")
     return address.is_loopback
+
+
+def split_host(host: str) -> tuple[str, int | None]:
+    """``Registry.example:5000`` → (``registry.example``, 5000); ``[::1]`` → (``::1``, None).
+
+    Raises ValueError for a port that is not a number from 0 to 65535."""
+    name, port = _host_and_port(host)
+    if port is None:
+        return name, None
+    if not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise ValueError(f"not a port from 0 to 65535: {port!r}")
+    return name, int(port)
+
+
+def _host_and_port(host: str) -> tuple[str, str | None]:
+    """The host name, lower case and without IPv6 brackets, and the port as written (or None)."""
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif host.count(":") == 1:
+        name, _, port = host.partition(":")
+    else:
+        name, port = host, None
+    return name.lower(), port or None

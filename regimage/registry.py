@@ -53,7 +53,13 @@ from regimage.errors import (
 )
 from regimage.manifest import Index, Schema1Manifest, parse_document
 from regimage.ratelimit import RateLimit
-from regimage.reference import DEFAULT_DOMAIN, DOCKER_HUB_API_HOST, Reference, is_loopback_host
+from regimage.reference import (
+    DEFAULT_DOMAIN,
+    DOCKER_HUB_API_HOST,
+    Reference,
+    is_loopback_host,
+    split_host,
+)
 from regimage.transport import RequestStats, RetryPolicy, build_transport
 
 __all__ = [
@@ -323,7 +329,10 @@ class RegistryProvider:
             return
         self._probes_taken.add(host)
         scheme = self._scheme(host)
-        name, port = _http.split_host(host)
+        try:
+            name, port = split_host(host)
+        except ValueError:  # a port out of range: the request itself says so
+            return
         tls = scheme == "https"
         pending = preconnect.take_answer(name, port or (443 if tls else 80), tls=tls)
         if pending is None:

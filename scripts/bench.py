@@ -558,17 +558,7 @@ class Bench:
                     self.measure(
                         f"regimage library ({backend})",
                         task,
-                        [
-                            self.python,
-                            str(JOBS),
-                            "regimage-batch",
-                            "--refs",
-                            str(refs_file),
-                            "--ca",
-                            ca,
-                            "--backend",
-                            backend,
-                        ],
+                        self.batch_job("regimage-batch", refs_file, "--backend", backend),
                         runs=runs,
                         per=len(refs),
                         json_out=True,
@@ -580,7 +570,7 @@ class Bench:
                     self.measure(
                         peer,
                         task,
-                        [self.python, str(JOBS), job, "--refs", str(refs_file), "--ca", ca],
+                        self.batch_job(job, refs_file),
                         runs=runs,
                         per=len(refs),
                         json_out=True,
@@ -729,23 +719,23 @@ class Bench:
         )
         self.extra["rss_audit_summary"] = measure.runs[0].stderr.strip().splitlines()[-1:]
 
+    def batch_job(self, job: str, refs_file: Path, *extra: str) -> list[str]:
+        """``bench_jobs.py JOB`` over the references in ``refs_file``, trusting the lab's CA."""
+        return [
+            self.python,
+            str(JOBS),
+            job,
+            "--refs",
+            str(refs_file),
+            "--ca",
+            str(self.setup.ca),
+            *extra,
+        ]
+
     def profile(self) -> None:
         refs_file = self.setup.work / "refs-repositories.txt"
         out = self.setup.work / "regimage-batch.prof"
-        run_measured(
-            [
-                self.python,
-                str(JOBS),
-                "regimage-batch",
-                "--refs",
-                str(refs_file),
-                "--ca",
-                str(self.setup.ca),
-                "--profile",
-                str(out),
-            ],
-            self.env(),
-        )
+        run_measured(self.batch_job("regimage-batch", refs_file, "--profile", str(out)), self.env())
         stats = pstats.Stats(str(out))
         by_package: dict[str, float] = {}
         rows = []

@@ -25,7 +25,6 @@ from regimage.errors import (
     SizeMismatch,
 )
 from regimage.ratelimit import RateLimit
-from regimage.reference import is_loopback_host
 
 URL = "https://registry.test/v2/library/ubuntu/manifests/latest"
 
@@ -106,26 +105,6 @@ def test_redact_url(url: str, shown: str) -> None:
 
 def test_redact_url_never_raises() -> None:
     assert _http.redact_url("https://[::1") == "<invalid URL>"
-
-
-@pytest.mark.parametrize(
-    ("host", "loopback"),
-    [
-        ("localhost", True),
-        ("localhost:5000", True),
-        ("LOCALHOST", True),
-        ("127.0.0.1", True),
-        ("127.1.2.3:443", True),
-        ("[::1]:5000", True),
-        ("::1", True),
-        ("10.0.0.1", False),
-        ("registry.test", False),
-        ("localhost.example.com", False),
-        ("[::ffff:127.0.0.1]", False),
-    ],
-)
-def test_is_loopback_host(host: str, loopback: bool) -> None:
-    assert is_loopback_host(host) is loopback
 
 
 # ── bounded reads ──────────────────────────────────────────────────────────────────────────────────

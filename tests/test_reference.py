@@ -33,6 +33,8 @@ from regimage.reference import (
     _parse_named,
     _parse_normalized_named,
     _with_name,
+    is_loopback_host,
+    split_host,
 )
 
 Case = dict[str, Any]
@@ -640,3 +642,50 @@ def test_parse_raises_only_invalid_reference(text: str) -> None:
         if isinstance(result, Reference) and parse is Reference.parse:
             assert Reference.parse(str(result)) == result
             assert Reference.parse(result.familiar) == result
+
+
+# ── hosts ──────────────────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("localhost:5000", True),
+        ("LOCALHOST", True),
+        ("127.0.0.1", True),
+        ("127.1.2.3:443", True),
+        ("[::1]:5000", True),
+        ("::1", True),
+        ("10.0.0.1", False),
+        ("registry.test", False),
+        ("localhost.example.com", False),
+        ("[::ffff:127.0.0.1]", False),
+    ],
+)
+def test_is_loopback_host(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("host", "split"),
+    [
+        ("registry.test", ("registry.test", None)),
+        ("Registry.Test:5000", ("registry.test", 5000)),
+        ("127.0.0.1:443", ("127.0.0.1", 443)),
+        ("[::1]", ("::1", None)),
+        ("[::1]:5000", ("::1", 5000)),
+        ("localhost:0", ("localhost", 0)),
+        ("localhost:65535", ("localhost", 65535)),
+    ],
+)
+def test_split_host(host: str, split: tuple[str, int | None]) -> None:
+    assert split_host(host) == split
+
+
+@pytest.mark.parametrize(
+    "host", ["r.test:65536", "r.test:99999", "r.test:+5", "r.test:٥", "[::1]:x"]
+)
+def test_split_host_refuses_what_is_no_port(host: str) -> None:
+    with pytest.raises(ValueError, match="not a port"):
+        split_host(host)

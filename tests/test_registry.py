@@ -791,3 +791,13 @@ async def test_an_open_v2_at_start_up_still_meets_a_repository_that_wants_a_toke
     )
     requests = await resolve_with_a_token(httpx_mock)
     assert [r.url.host for r in requests] == ["r.test", "auth.r.test", "r.test"]
+
+
+async def test_a_port_out_of_range_is_reported_not_raised_by_the_start_up_lookup(
+    httpx_mock: HTTPXMock,
+) -> None:
+    """The grammar lets a port have any digits; looking for a start-up answer must not trip."""
+    httpx_mock.add_response(url="https://r.test:99999/v2/ns/app/manifests/v1", status_code=404)
+    async with make() as registry:
+        with pytest.raises(NotFound):
+            await registry.resolve("r.test:99999/ns/app:v1")
