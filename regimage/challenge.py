@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from regimage._record import record
 from regimage.errors import InvalidChallenge
 
 __all__ = ["Challenge", "parse_challenges"]
@@ -48,7 +49,7 @@ _DISPLAY = {"basic": "Basic", "bearer": "Bearer", "digest": "Digest", "negotiate
 _EXCERPT = 120
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@record(frozen=True, slots=True, repr=False)
 class Challenge:
     """One authentication challenge: a lower-case ``scheme`` and its lower-case-keyed ``params``.
 

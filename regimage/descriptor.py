@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from regimage._record import record
 from regimage.digest import Digest
 from regimage.errors import InvalidDigest, InvalidDocument, InvalidPlatform
 from regimage.platforms import Platform
@@ -18,7 +19,7 @@ __all__ = ["Descriptor"]
 MAX_DESCRIPTOR_SIZE = 2**53
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Descriptor:
     """A typed pointer to content, as in OCI image-spec descriptor.md.
 

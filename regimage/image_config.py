@@ -7,11 +7,12 @@ the same document. Fields regimage does not interpret stay available in :attr:`I
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import regimage.mediatypes as mediatypes
 from regimage._json import json_type, loads_object
+from regimage._record import record
 from regimage.digest import Digest
 from regimage.errors import InvalidDigest, InvalidDocument, InvalidPlatform
 from regimage.platforms import Platform
@@ -24,7 +25,7 @@ MAX_DIFF_IDS = 100_000
 _WHAT = "image config"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class HistoryEntry:
     """One ``history`` entry: how a layer (or an empty, metadata-only step) was made."""
 
@@ -35,7 +36,7 @@ class HistoryEntry:
     empty_layer: bool = False
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@record(frozen=True, slots=True, repr=False)
 class ImageConfig:
     """The decoded image config; ``config`` is the runtime ``config`` object (Env, Labels, Cmd…)."""
 

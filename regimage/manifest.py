@@ -18,11 +18,12 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, TypeAlias
 
 import regimage.mediatypes as mediatypes
 from regimage._json import json_type, loads_object
+from regimage._record import record
 from regimage.descriptor import Descriptor
 from regimage.digest import Digest
 from regimage.errors import InvalidDigest, InvalidDocument, UnsupportedMediaType
@@ -64,7 +65,7 @@ def _kind(media_type: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@record(frozen=True, slots=True, repr=False)
 class Manifest:
     """An OCI image manifest or a Docker schema2 manifest: one config and its layers."""
 
@@ -143,7 +144,7 @@ class Manifest:
         )
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@record(frozen=True, slots=True, repr=False)
 class Index:
     """An OCI image index or a Docker manifest list: pointers to manifests (or more indexes)."""
 
@@ -196,7 +197,7 @@ class Index:
         return f"<Index({self.media_type!r}, manifests={len(self.manifests)})>"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@record(frozen=True, slots=True, repr=False)
 class Schema1Manifest:
     """A legacy Docker schema1 manifest, decoded only far enough to name it and check its digest.
 

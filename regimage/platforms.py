@@ -26,9 +26,10 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol, TypeAlias, TypeVar, overload, runtime_checkable
 
+from regimage._record import record
 from regimage.errors import InvalidPlatform
 
 __all__ = [
@@ -108,7 +109,7 @@ _ARM64_MAX_V9_MINOR = 9
 
 
 # ── the value ───────────────────────────────────────────────────────────────────────────────────
-@dataclass(frozen=True, slots=True, repr=False)
+@record(frozen=True, slots=True, repr=False)
 class Platform:
     """A platform as OCI describes it; ``str()`` is the ``os/arch[/variant]`` specifier.
 
@@ -515,7 +516,7 @@ def _tie_break(a: Platform, b: Platform) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class OrderedMatcher:
     """Matches any of ``platforms`` (each compared exactly, after normalization); earlier wins.
 
@@ -551,7 +552,7 @@ class OrderedMatcher:
         return self.label or ", ".join(p.format_all() for p in self.platforms)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class AnyMatcher:
     """Matches any of ``platforms`` with no preference among them (containerd's ``Any``)."""
 
@@ -573,7 +574,7 @@ class AnyMatcher:
         return " | ".join(p.format_all() for p in self.platforms)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class OSMatcher:
     """Matches every architecture of one OS (containerd's ``OnlyOS``).
 
@@ -607,7 +608,7 @@ class OSMatcher:
         return f"{self.platform.os} (any architecture)"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class AllMatcher:
     """Matches every platform, preferring none."""
 

@@ -20,7 +20,8 @@ Pure: parsing and wording only, no I/O. :class:`RateLimits` keeps the last budge
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+from regimage._record import record
 
 __all__ = [
     "DOCKER_HUB_HOSTS",
@@ -114,7 +115,7 @@ def _lower(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, 
     return found
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@record(frozen=True, slots=True, repr=False)
 class RateLimit:
     """What a registry said about its budget in one answer.
 

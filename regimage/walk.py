@@ -24,12 +24,13 @@ import contextvars
 import functools
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import anyio
 
 from regimage._concurrency import gather_in_order
+from regimage._record import record
 from regimage.descriptor import Descriptor
 from regimage.errors import UnsupportedMediaType, WalkLimitExceeded
 from regimage.manifest import Document, Index, Manifest, parse_document
@@ -94,7 +95,7 @@ class Handler(Protocol):
 PlatformResolver = Callable[[Descriptor], Awaitable[Platform | None]]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Visit:
     """One descriptor the walker visited, with its ancestors (root first) and the children it got."""
 

@@ -29,6 +29,7 @@ PURE = {
     "provider",
     "_version",
     "ratelimit",
+    "_record",
 }
 IO = {
     "_http",
