@@ -1,11 +1,12 @@
 """RegistryProvider: the OCI Distribution API client (resolve, manifests, blobs, tags, referrers).
 
-One ``httpx.AsyncClient`` serves every registry. Below it sit the transport layers of
-:mod:`regimage.transport` (retries, a per-host limit, logging and counting), beside it the auth of
-:mod:`regimage.auth`. Everything read is bounded and verified: manifests against their digest (a tag
-against ``Docker-Content-Digest`` when the registry sends one), blobs against descriptor size and
-digest. The last manifests and blobs read are cached by digest, so that resolving a tag and then
-reading its manifest costs one request.
+What goes over the wire is :mod:`regimage._session`'s: one ``httpx.AsyncClient`` for every
+registry, the transport layers of :mod:`regimage.transport` below it (retries, a per-host limit,
+logging and counting), the auth of :mod:`regimage.auth` beside it. This module is the API on top.
+Everything read is bounded and verified: manifests against their digest (a tag against
+``Docker-Content-Digest`` when the registry sends one), blobs against descriptor size and digest.
+The last manifests and blobs read are cached by digest, so that resolving a tag and then reading
+its manifest costs one request.
 """
 
 from __future__ import annotations
@@ -14,27 +15,19 @@ import json
 import logging
 import os
 import re
-import ssl
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import TypeVar
 
-import anyio
 import httpx
 
 import regimage._http as _http
-import regimage._tls as _tls
 import regimage.mediatypes as mediatypes
-from regimage import preconnect
 from regimage._json import loads_object
-from regimage._pool import ConnectionPool, PoolTransport
-from regimage._version import __version__
-from regimage.auth import RegistryAuth
+from regimage._pool import ConnectionPool
+from regimage._session import RegistrySession
 from regimage.cache import DEFAULT_CACHE_BYTES, ContentCache, DiskCache, MemoryCache
-from regimage.challenge import Challenge
 from regimage.credentials import Credentials, CredentialStore
 from regimage.descriptor import Descriptor
 from regimage.digest import Digest
@@ -43,9 +36,7 @@ from regimage.errors import (
     DigestMismatch,
     InvalidDigest,
     InvalidDocument,
-    NetworkError,
     NotFound,
-    RegImageError,
     RegistryError,
     SizeLimitExceeded,
     SizeMismatch,
@@ -57,10 +48,8 @@ from regimage.reference import (
     DEFAULT_DOMAIN,
     DOCKER_HUB_API_HOST,
     Reference,
-    is_loopback_host,
-    split_host,
 )
-from regimage.transport import RequestStats, RetryPolicy, build_transport
+from regimage.transport import RetryPolicy
 
 __all__ = [
     "DEFAULT_CACHE_BYTES",
@@ -95,8 +84,6 @@ DEFAULT_CONNECTIONS_PER_HOST = 32
 #: Connect and read timeout per socket operation; an overall budget is the caller's
 #: ``anyio.fail_after``.
 DEFAULT_TIMEOUT_SECONDS = 30.0
-#: Redirects followed per request (blob GETs redirect to CDNs once or twice).
-MAX_REDIRECTS = 10
 #: Characters a tag may not hold, replaced by ``-`` in referrers fallback tags (OCI
 #: distribution-spec: "<alg>-<ref>").
 _NOT_TAG_CHARS = re.compile(r"[^a-zA-Z0-9_.-]", re.ASCII)
@@ -129,39 +116,6 @@ def _api_host(registry: str) -> str:
     for prefix in ("https://", "http://"):
         host = host.removeprefix(prefix)
     return DOCKER_HUB_API_HOST if host in (DEFAULT_DOMAIN, "index.docker.io") else host
-
-
-class _NoCookies(CookieJar):
-    """A jar that keeps nothing: registries do not need cookies, and CDNs should not set them.
-    It does not even read ``Set-Cookie`` (httpx hands every response to its jar: parsing the
-    headers for cookies that a policy then refuses cost more than the rest of a small answer)."""
-
-    def __init__(self) -> None:
-        super().__init__(policy=DefaultCookiePolicy(allowed_domains=[]))
-
-    def extract_cookies(self, response: object, request: object) -> None:
-        return None
-
-    def set_cookie(self, cookie: object) -> None:
-        return None
-
-
-def _tls_factory(
-    ca_file: str | os.PathLike[str] | None, verify: bool
-) -> Callable[[], ssl.SSLContext]:
-    """What makes the TLS context: the shared default (made on the first HTTPS connection), or
-    one with ``ca_file`` added (loaded now, so that a bad file is reported at once)."""
-    if not verify:
-        return _tls.insecure_context
-    if ca_file is None:
-        return _tls.default_context
-    try:
-        context = _tls.new_context(ca_file=ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise NetworkError(
-            f"cannot load the CA file {os.fspath(ca_file)!r}: {exc.strerror or exc}"
-        ) from exc
-    return lambda: context
 
 
 class RegistryProvider:
@@ -204,48 +158,26 @@ class RegistryProvider:
         if isinstance(plain_http, str):
             plain_http = [plain_http]
         if isinstance(plain_http, bool):
-            self._plain_all, self._plain_hosts = plain_http, frozenset[str]()
+            plain_all, plain_hosts = plain_http, frozenset[str]()
         else:
-            self._plain_all = False
-            self._plain_hosts = frozenset(_api_host(h) for h in plain_http)
+            plain_all, plain_hosts = False, frozenset(_api_host(h) for h in plain_http)
         self._max_manifest = max_manifest_bytes
         self._max_blob = max_blob_bytes
         self._cache: ContentCache = cache if cache is not None else MemoryCache()
-        self._disk = cache if isinstance(cache, DiskCache) else None
-        self._schemes: dict[str, str] = {}  # confirmed by an answer
-        self._hints: dict[str, str] = {}  # from the disk cache, to be confirmed
-        self._contact: dict[str, anyio.Event] = {}  # set once a host has answered
-        self._prepared: set[str] = set()
-        self._saved_challenges: dict[str, Challenge] = {}
-        self._open_hosts: set[str] = set()
-        self._ping_locks: dict[str, anyio.Lock] = {}
-        self._probes_taken: set[str] = set()
-        self.stats = RequestStats()
-        if transport is None:
-            transport = PoolTransport(
-                _tls_factory(ca_file, verify_tls), max_per_origin=max_connections_per_host
-            )
-        self._pool = transport.pool if isinstance(transport, PoolTransport) else None
-        self._client = httpx.AsyncClient(
-            transport=build_transport(
-                transport,
-                retry=retry,
-                per_host=max_connections_per_host,
-                stats=self.stats,
-                token_cache=self._disk,
-                on_response=self._answered,
-            ),
-            trust_env=False,
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            # Socket operations time out; waiting for a free connection does not (a batch may
-            # queue thousands of requests: its caller bounds the whole with anyio.fail_after).
-            timeout=httpx.Timeout(timeout, pool=None),
-            headers={"User-Agent": f"regimage/{__version__}"},
-            cookies=_NoCookies(),
+        self._session = RegistrySession(
+            store,
+            plain_all=plain_all,
+            plain_hosts=plain_hosts,
+            ca_file=ca_file,
+            verify_tls=verify_tls,
+            transport=transport,
+            max_connections_per_host=max_connections_per_host,
+            retry=retry,
+            timeout=timeout,
+            disk=cache if isinstance(cache, DiskCache) else None,
+            clock=clock,
         )
-        self._auth = RegistryAuth(self._client, store, clock=clock or time.monotonic)
-        _http.redact_httpx_log()
+        self.stats = self._session.stats
 
     def __repr__(self) -> str:
         return f"<RegistryProvider(requests={self.stats.total})>"
@@ -263,229 +195,11 @@ class RegistryProvider:
 
     async def aclose(self) -> None:
         """Close every connection."""
-        await self._client.aclose()
-
-    # ── sending ───────────────────────────────────────────────────────────────────────────────────
-
-    def _scheme(self, host: str) -> str:
-        known = self._schemes.get(host) or self._hints.get(host)
-        if known is not None:
-            return known
-        return "http" if self._plain_all or host in self._plain_hosts else "https"
-
-    def _may_fall_back(self, host: str) -> bool:
-        """Whether ``host``'s scheme is still to be found out: loopback, not forced, not tried."""
-        return (
-            host not in self._schemes
-            and not self._plain_all
-            and host not in self._plain_hosts
-            and is_loopback_host(host)
-        )
+        await self._session.aclose()
 
     def base_url(self, host: str) -> str:
         """``scheme://host`` as this provider currently reaches ``host``."""
-        return f"{self._scheme(host)}://{host}"
-
-    def _answered(self, request: httpx.Request, response: httpx.Response) -> None:
-        """Every answer, as the transport receives it: the first from a host confirms its scheme
-        and lets the requests held back for it go (see :meth:`_open`)."""
-        host = request.url.netloc.decode("ascii")
-        if host not in self._schemes and host in self._contact:
-            self._schemes[host] = request.url.scheme
-        event = self._contact.get(host)
-        if event is not None and not event.is_set():
-            event.set()
-
-    def _prepare(self, host: str) -> None:
-        """First use of ``host`` in this provider: take what the disk cache knows about it."""
-        self._prepared.add(host)
-        disk = self._disk
-        if disk is None:
-            return
-        loopback = is_loopback_host(host)
-        if loopback and self._may_fall_back(host):
-            scheme = disk.scheme(host)
-            if scheme is not None:
-                self._hints[host] = scheme
-        if self._auth.challenge_for(host) is None:
-            found = disk.challenge(host, loopback=loopback)
-            if found is not None:
-                challenge = Challenge(*found)
-                self._saved_challenges[host] = challenge
-                # RegistryAuth learns challenges from 401 answers: hand it the remembered one.
-                remembered = httpx.Response(
-                    401,
-                    headers={"WWW-Authenticate": _challenge_header(challenge)},
-                    request=httpx.Request("GET", f"{self._scheme(host)}://{host}/v2/"),
-                )
-                self._auth.observe(remembered)
-
-    async def _take_start_up_answer(self, host: str) -> None:
-        """Learn what ``host`` answered to the ``GET /v2/`` that :mod:`regimage.preconnect` sent
-        while the program started (waiting for it if it is still on its way), as from this
-        provider's own ping: its challenge, or that it needs none. Once per host; nothing when no
-        probe was started for it."""
-        if host in self._probes_taken:
-            return
-        self._probes_taken.add(host)
-        scheme = self._scheme(host)
-        try:
-            name, port = split_host(host)
-        except ValueError:  # a port out of range: the request itself says so
-            return
-        tls = scheme == "https"
-        pending = preconnect.take_answer(name, port or (443 if tls else 80), tls=tls)
-        if pending is None:
-            return
-        if pending.done:
-            answer = pending.answer
-        else:
-            answer = await anyio.to_thread.run_sync(
-                pending.wait_answer, preconnect.WAIT_SECONDS, abandon_on_cancel=True
-            )
-        if answer is None:
-            return
-        url = f"{scheme}://{host}/v2/"
-        response = httpx.Response(
-            answer.status,
-            headers=[("WWW-Authenticate", value) for value in answer.challenges],
-            request=httpx.Request("GET", url),
-        )
-        if self._auth.observe(response) is None and response.is_success:
-            self._open_hosts.add(host)
-        if tls:  # a TLS handshake with it succeeded: no plain-HTTP fall-back to find out
-            self._schemes.setdefault(host, scheme)
-        logger.debug("%s: answered %s at start-up (%d)", host, url, answer.status)
-
-    def _settled(self, host: str) -> bool:
-        """Whether requests to ``host`` may go at once: its scheme is known (or not in doubt) and
-        so is what it wants (a challenge, or nothing)."""
-        if self._may_fall_back(host) and host not in self._hints:
-            return False
-        return host in self._open_hosts or self._auth.challenge_for(host) is not None
-
-    async def _open(
-        self,
-        method: str,
-        host: str,
-        target: str,
-        *,
-        operation: str,
-        reference: str | None,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str | int] | None = None,
-        authenticate: bool = True,
-    ) -> httpx.Response:
-        """Send one registry API request and return its (streaming, unread) answer.
-
-        The first request to a host goes alone; the others wait until the host has answered it
-        (the answer's headers, not the whole exchange). It finds out whether a loopback registry
-        speaks TLS, and what the registry wants (its 401 challenge), so that the requests held
-        back go with the right scheme and a token, not all into the same 401.
-        """
-        if host not in self._prepared:
-            self._prepare(host)
-        event = self._contact.get(host)
-        if event is None and not self._settled(host):
-            event = self._contact[host] = anyio.Event()
-            try:
-                await self._take_start_up_answer(host)
-                return await self._send(
-                    method, host, target, operation, reference, headers, params, authenticate
-                )
-            finally:
-                event.set()
-        if event is not None and not event.is_set():
-            await event.wait()
-        return await self._send(
-            method, host, target, operation, reference, headers, params, authenticate
-        )
-
-    async def _send(
-        self,
-        method: str,
-        host: str,
-        target: str,
-        operation: str,
-        reference: str | None,
-        headers: Mapping[str, str] | None,
-        params: Mapping[str, str | int] | None,
-        authenticate: bool,
-    ) -> httpx.Response:
-        while True:
-            scheme = self._scheme(host)
-            request = self._client.build_request(
-                method,
-                f"{scheme}://{host}{target}",
-                headers=headers,
-                params=params,
-                extensions={_http.OPERATION: operation},
-            )
-            try:
-                response = await self._client.send(
-                    request, auth=self._auth if authenticate else None, stream=True
-                )
-            except httpx.InvalidURL as exc:  # httpx refused to follow a redirect
-                raise RegistryError(
-                    f"{host} redirected {_http.redact_url(request.url)} to an invalid URL: "
-                    f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}",
-                    url=_http.redact_url(request.url),
-                    reference=reference,
-                ) from exc
-            except httpx.HTTPError as exc:
-                hinted = self._hints.get(host) == scheme and host not in self._schemes
-                if hinted:
-                    self._drop_hint(host)  # the remembered scheme failed: find out again
-                if (
-                    scheme == "https"
-                    and self._may_fall_back(host)
-                    and _http.is_tls_protocol_error(exc)
-                ):
-                    logger.debug("%s does not speak TLS; using plain HTTP (loopback)", host)
-                    self._schemes[host] = "http"
-                    continue
-                if hinted and scheme == "http" and isinstance(exc, httpx.TransportError):
-                    continue  # maybe a TLS port now: try HTTPS first, as for a new host
-                raise _http.map_transport_error(exc, request.url, reference=reference) from exc
-            if (
-                response.status_code == 400
-                and scheme == "http"
-                and self._hints.get(host) == "http"
-                and await _speaks_tls(response)
-            ):
-                self._drop_hint(host)  # plain HTTP to a TLS port: the hint is stale
-                self._schemes.pop(host, None)
-                continue
-            self._schemes.setdefault(host, scheme)
-            if self._disk is not None:
-                self._remember(host, scheme)
-            return response
-
-    def _drop_hint(self, host: str) -> None:
-        self._hints.pop(host, None)
-        if self._disk is not None:
-            self._disk.set_scheme(host, None)
-
-    def _remember(self, host: str, scheme: str) -> None:
-        """Write what was learned about ``host`` to the disk cache (when it changed)."""
-        disk = self._disk
-        if disk is None:  # pragma: no cover - callers check
-            return
-        if (
-            self._hints.get(host) != scheme
-            and is_loopback_host(host)
-            and not self._plain_all
-            and host not in self._plain_hosts
-        ):
-            self._hints[host] = scheme
-            disk.set_scheme(host, scheme)
-        challenge = self._auth.challenge_for(host)
-        if challenge is None:
-            return
-        kept = _lasting(challenge)
-        if self._saved_challenges.get(host) != kept:
-            self._saved_challenges[host] = kept
-            disk.set_challenge(host, kept.scheme, kept.params)
+        return self._session.base_url(host)
 
     # ── manifests ─────────────────────────────────────────────────────────────────────────────────
 
@@ -521,7 +235,7 @@ class RegistryProvider:
         return await self.resolve(ref, head=True)
 
     async def _head_manifest(self, ref: Reference) -> Descriptor | None:
-        response = await self._open(
+        response = await self._session.open(
             "HEAD",
             ref.api_host,
             f"/v2/{ref.path}/manifests/{ref.identifier}",
@@ -558,7 +272,7 @@ class RegistryProvider:
         """GET a manifest by tag, by digest, or as ``expected`` describes it; verify and cache."""
         identifier = str(expected.digest) if expected is not None else ref.identifier
         subject = _subject(ref, identifier)
-        response = await self._open(
+        response = await self._session.open(
             "GET",
             ref.api_host,
             f"/v2/{ref.path}/manifests/{identifier}",
@@ -681,7 +395,7 @@ class RegistryProvider:
 
     async def _open_blob(self, method: str, ref: Reference, digest: Digest) -> httpx.Response:
         """GET or HEAD a blob; return the 2xx answer unread, or raise what the error means."""
-        response = await self._open(
+        response = await self._session.open(
             method,
             ref.api_host,
             f"/v2/{ref.path}/blobs/{digest}",
@@ -764,7 +478,7 @@ class RegistryProvider:
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
             seen.add(target)
-            response = first or await self._open(
+            response = first or await self._session.open(
                 "GET",
                 host,
                 target,
@@ -844,7 +558,7 @@ class RegistryProvider:
         reference = _as_reference(ref)
         digest = _subject_digest(subject)
         params = {"artifactType": artifact_type} if artifact_type else None
-        first = await self._open(
+        first = await self._session.open(
             "GET",
             reference.api_host,
             f"/v2/{reference.path}/referrers/{digest}",
@@ -897,54 +611,12 @@ class RegistryProvider:
             reference = _as_reference(ref)
             by_host.setdefault(reference.api_host, set()).add(reference.scope("pull"))
         for host, scopes in by_host.items():
-            if host not in self._prepared:
-                self._prepare(host)
-            if not await self._learn_challenge(host):
-                continue
-            async with anyio.create_task_group() as group:
-                if self._pool is not None:
-                    group.start_soon(self._preconnect, host, len(scopes))
-                await self._auth.authorize(self.base_url(host), scopes)
-
-    async def _learn_challenge(self, host: str) -> bool:
-        """Make sure ``host``'s challenge (or that it needs none) is known; False when the
-        registry cannot be reached."""
-        if host in self._open_hosts or self._auth.challenge_for(host) is not None:
-            return True
-        lock = self._ping_locks.get(host)
-        if lock is None:
-            lock = self._ping_locks[host] = anyio.Lock()
-        async with lock:
-            await self._take_start_up_answer(host)
-            if host in self._open_hosts or self._auth.challenge_for(host) is not None:
-                return True
-            try:
-                response = await self._open(
-                    "GET", host, "/v2/", operation="ping", reference=None, authenticate=False
-                )
-            except (NetworkError, RegistryError) as exc:
-                logger.debug("authorize: cannot reach %s: %s", host, exc)
-                return False
-            try:
-                if self._auth.observe(response) is None and response.is_success:
-                    self._open_hosts.add(host)
-            finally:
-                await response.aclose()
-            if self._disk is not None:
-                self._remember(host, self._scheme(host))
-        return True
-
-    async def _preconnect(self, host: str, count: int) -> None:
-        if self._pool is None:  # pragma: no cover - callers check
-            return
-        opened = await self._pool.preconnect(self.base_url(host), count)
-        if opened:
-            logger.debug("opened %d connection(s) to %s ahead of the requests", opened, host)
+            await self._session.authorize(host, scopes)
 
     @property
     def pool(self) -> ConnectionPool | None:
         """The connection pool (None when a ``transport`` was passed in)."""
-        return self._pool
+        return self._session.pool
 
     def rate_limit(self, registry: Reference | str) -> RateLimit | None:
         """The request budget ``registry`` stated in its last answer that carried one, or None.
@@ -956,12 +628,12 @@ class RegistryProvider:
         paid accounts.
         """
         host = registry.api_host if isinstance(registry, Reference) else _api_host(registry)
-        return self._auth.rate_limit(host)
+        return self._session.rate_limit(host)
 
     @property
     def rate_limits(self) -> dict[str, RateLimit]:
         """Every budget stated so far, by API host."""
-        return self._auth.rate_limits.as_dict()
+        return self._session.rate_limits()
 
     def repository(self, ref: Reference | str) -> Repository:
         """A :class:`~regimage.provider.Provider` for content of ``ref``'s repository."""
@@ -1118,36 +790,6 @@ def _check_declared_type(data: bytes, declared: str, ref: Reference) -> None:
         raise InvalidDocument(
             f"{ref}: the registry served the document as {declared} but it says it is {own}"
         )
-
-
-def _lasting(challenge: Challenge) -> Challenge:
-    """A challenge without what belongs to one request (``scope``, ``error``…): what a host
-    answers every time."""
-    params = {k: v for k, v in challenge.params.items() if k not in _REQUEST_PARAMS}
-    return Challenge(challenge.scheme, params)
-
-
-_REQUEST_PARAMS = frozenset({"scope", "error", "error_description", "error_uri"})
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _challenge_header(challenge: Challenge) -> str:
-    """``Bearer realm="…",service="…"``: a challenge as a WWW-Authenticate value."""
-    params = ",".join(f"{k}={_quote(v)}" for k, v in challenge.params.items())
-    scheme = challenge.scheme.capitalize()
-    return f"{scheme} {params}" if params else scheme
-
-
-async def _speaks_tls(response: httpx.Response) -> bool:
-    """Whether a 400 answer to plain HTTP is a TLS server's "HTTP request to an HTTPS server"."""
-    try:
-        body = await response.aread()  # an error body: bounded by the transport
-    except (RegImageError, httpx.HTTPError):
-        return False
-    return b"https server" in body[:4096].lower()
 
 
 def _subject_digest(subject: Descriptor | Digest | str) -> Digest:

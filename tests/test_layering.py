@@ -42,6 +42,7 @@ IO = {
     "credentials",
     "auth",
     "registry",
+    "_session",
     "_concurrency",
     "oci_layout",
     "cache",

@@ -389,19 +389,6 @@ async def test_scenario(
 # ── behaviours beyond one scenario's conclusion ───────────────────────────────────────────────────
 
 
-def _rate_limit(registry: RegistryProvider, host: str) -> RateLimit | None:
-    """The provider's per-host budget; a clear failure while registry.py lacks the accessor."""
-    method = getattr(registry, "rate_limit", None)
-    if method is None:
-        pytest.fail(
-            "RegistryProvider.rate_limit(host) is missing: apply /tmp/registry-patch-issue9.diff "
-            "(issue #9) to expose the budget RegistryAuth keeps per host"
-        )
-    found = method(host)
-    assert found is None or isinstance(found, RateLimit)
-    return found
-
-
 async def test_dockerhub_budget_is_exposed_after_a_head(
     replay: Replay, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -414,11 +401,11 @@ async def test_dockerhub_budget_is_exposed_after_a_head(
             source="192.0.2.1",
             registry="registry-1.docker.io",
         )
-        assert run.registry._auth.rate_limit("registry-1.docker.io") == expected
+        assert run.registry.rate_limit("registry-1.docker.io") == expected
         assert str(expected) == "Docker Hub: 76 of 100 pulls left in the 6 h window"
-        assert _rate_limit(run.registry, "docker.io") == expected
-        assert _rate_limit(run.registry, "registry-1.docker.io") == expected
-        assert _rate_limit(run.registry, "ghcr.io") is None
+        assert run.registry.rate_limit("docker.io") == expected
+        assert run.registry.rate_limit("registry-1.docker.io") == expected
+        assert run.registry.rate_limit("ghcr.io") is None
 
 
 async def test_dockerhub_pull_limit_message_states_the_budget(
