@@ -139,13 +139,8 @@ def test_mutable_records_are_unhashable_and_assignable() -> None:
             hash(unhashable)
 
 
-def test_signature_fields_and_post_init() -> None:
-    std, ours = _twins(**FROZEN)
-    assert str(inspect.signature(ours)) == str(inspect.signature(std))
-    assert [f.name for f in dataclasses.fields(ours)] == [f.name for f in dataclasses.fields(std)]
-    assert getattr(ours, "__match_args__") == getattr(std, "__match_args__")  # noqa: B009
-
-    seen: list[str] = []
+def _checked(seen: list[str]) -> Any:
+    """A record whose ``__post_init__`` notes each value in ``seen`` and refuses an empty one."""
 
     @record(frozen=True, slots=True)
     class Checked:
@@ -158,6 +153,17 @@ def test_signature_fields_and_post_init() -> None:
             if not self.value:
                 raise ValueError("empty")
 
+    return Checked
+
+
+def test_signature_fields_and_post_init() -> None:
+    std, ours = _twins(**FROZEN)
+    assert str(inspect.signature(ours)) == str(inspect.signature(std))
+    assert [f.name for f in dataclasses.fields(ours)] == [f.name for f in dataclasses.fields(std)]
+    assert getattr(ours, "__match_args__") == getattr(std, "__match_args__")  # noqa: B009
+
+    seen: list[str] = []
+    Checked = _checked(seen)
     assert Checked("x").value == "x"
     assert seen == ["x"]
     with pytest.raises(ValueError, match="empty"):
@@ -241,18 +247,7 @@ def test_a_busy_class_gets_its_own_init_and_behaves_the_same() -> None:
         one.size = 2
 
     seen: list[str] = []
-
-    @record(frozen=True, slots=True)
-    class Checked:
-        """Validates in __post_init__."""
-
-        value: str
-
-        def __post_init__(self) -> None:
-            seen.append(self.value)
-            if not self.value:
-                raise ValueError("empty")
-
+    Checked = _checked(seen)
     for i in range(SPECIALIZE_AFTER + 1):
         Checked(str(i))
     assert len(seen) == SPECIALIZE_AFTER + 1
