@@ -1,20 +1,24 @@
 """``regimage audit``: many references, resolved concurrently, one record each, in bounded memory.
 
-References come from the arguments, then ``--file`` (``-`` is stdin), or stdin when neither is given:
-one per line, blank lines and ``#`` comments skipped. They are read as the run goes, never all at
-once: at most ``4 × --jobs`` references are between "read" and "written" (the reorder window), at most
-``--jobs`` of them resolving. Records come out in input order (each carries its ``index``), so the output
-lines up with the input; a slow reference holds back at most one window. One RegistryProvider serves
-the whole run, so tokens and connections are shared. ``--timeout`` applies to each reference, and
-defaults to :data:`DEFAULT_REFERENCE_TIMEOUT`: an unattended audit must not hang on one registry
-that trickles bytes just inside the read timeout.
+References come from the arguments, then ``--file`` (``-`` is stdin), or stdin when neither is
+given: one per line, blank lines and ``#`` comments skipped. They are read as the run goes, never
+all at once: at most :data:`READ_AHEAD` references ahead of the workers (so that their pull tokens
+are fetched in a few large batches, see :class:`_Authorizer`), at most ``4 × --jobs`` between
+"started" and "written" (the reorder window), at most ``--jobs`` of them resolving. Records come
+out in input order (each carries its ``index``), so the output lines up with the input; a slow
+reference holds back at most one window. One RegistryProvider serves the whole run, so tokens and
+connections are shared. ``--timeout`` applies to each reference, and defaults to
+:data:`DEFAULT_REFERENCE_TIMEOUT`: an unattended audit must not hang on one registry that trickles
+bytes just inside the read timeout.
 
 A failing reference becomes an error record and the run goes on; the exit status is then the most
-severe failure's (see :data:`regimage.cli.SEVERITY`). Tags on Docker Hub are resolved with HEAD, which
-it does not count against its pull limit, so the budget it states is known before a pull is spent;
-when a registry's stated budget falls below ``--budget N`` (default 1: stop when it is used up), the
-run stops reading references, records the ones already read as not audited, says why, and exits 8. A progress line goes to stderr only when stderr is
-a terminal; the summary (``audited N references: N ok, N failed in X s``) always does.
+severe failure's (see :data:`regimage.cli.SEVERITY`). Tags on Docker Hub are resolved with HEAD,
+which it does not count against its pull limit, so the budget it states is known before a pull is
+spent; when a registry's stated budget falls below ``--budget N`` (default 1: stop when it is used
+up), the run starts no more references (up to :data:`READ_AHEAD` more may have been read from the
+input), records the started ones that had not sent a request yet as not audited, says why, and
+exits 8. A progress line goes to stderr only when stderr is a terminal; the summary (``audited N
+references: N ok, N failed in X s``) always does.
 """
 
 from __future__ import annotations
@@ -187,20 +191,39 @@ async def audit(session: Session, args: argparse.Namespace) -> int:
                 record = await _audit_one(session, index, text, args.platform)
         settle(index, record)
 
-    try:
+    # References are read up to READ_AHEAD ahead of the window, so that the authorizer asks for
+    # their tokens in a few large batches before the workers reach them.
+    ahead, read = anyio.create_memory_object_stream[tuple[str, "anyio.Event | None"]](READ_AHEAD)
+
+    async def read_ahead() -> None:
         references = _references(args.refs, source)
-        async with anyio.create_task_group() as tg, contextlib.aclosing(references):
-            tg.start_soon(authorizer.run)
-            index = 0
-            async for text in references:
-                short = _short_budget(session, text, floor)
-                if short is not None:
-                    stopped.append(short)
-                    break  # read no further
-                await window.acquire()
-                tg.start_soon(one, index, text, authorizer.add(text))
-                index += 1
+        try:
+            async with ahead, contextlib.aclosing(references):
+                async for text in references:
+                    item = (text, authorizer.add(text))
+                    try:  # no checkpoint while there is room: the authorizer sees the whole read
+                        ahead.send_nowait(item)
+                    except anyio.WouldBlock:
+                        await ahead.send(item)
+        except anyio.BrokenResourceError:
+            pass  # the audit stopped reading (a budget ran out)
+        finally:
             authorizer.close()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(authorizer.run)
+            tg.start_soon(read_ahead)
+            index = 0
+            async with read:
+                async for text, authorized in read:
+                    short = _short_budget(session, text, floor)
+                    if short is not None:
+                        stopped.append(short)
+                        break  # audit no further
+                    await window.acquire()
+                    tg.start_soon(one, index, text, authorized)
+                    index += 1
     finally:
         if progress is not None:
             progress.clear()
@@ -307,6 +330,8 @@ class _Authorizer:
 
 #: Repositories per authorize call of an audit (the provider asks ~50 scopes per token request).
 AUTHORIZE_BATCH = 50
+#: References read ahead of the reorder window, for the authorizer to see (a few hundred KB).
+READ_AHEAD = 1024
 #: Seconds a batch waits for more references when no other batch is in flight.
 AUTHORIZE_GATHER = 0.002
 

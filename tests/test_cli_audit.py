@@ -153,6 +153,29 @@ def test_audit_csv_from_file(lab_batch: Lab, tmp_path: Path) -> None:
     assert SUMMARY.fullmatch(result.stderr.decode().strip())
 
 
+def test_audit_asks_the_tokens_of_many_repositories_in_few_requests(
+    lab_batch: Lab, tmp_path: Path
+) -> None:
+    """200 repositories, 50 scopes per token request: 4 token requests, as the library makes.
+
+    The references are read ahead of the workers, so the authorizer sees them all before the
+    first batch goes (with only the reorder window to look at, it sent 7 or 8 smaller ones).
+    """
+    batch = list(lab_batch.batch.values())
+    assert len(batch) == 200
+    refs = tmp_path / "refs.txt"
+    refs.write_text("".join(lab_batch.token.ref(i.reference) + "\n" for i in batch))
+    lab_batch.token_server.reset()
+    result = audit(tmp_path, "--no-cache", "--file", str(refs))
+    assert result.returncode == 0, result.stderr.decode()
+    records = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert [r["digest"] for r in records] == [i.digest for i in batch]
+    requests = lab_batch.token_server.requests()
+    asked = [scope for r in requests for scope in r.scopes]
+    assert sorted(asked) == sorted(f"repository:{i.repository}:pull" for i in batch)
+    assert len(requests) == 4, [len(r.scopes) for r in requests]
+
+
 def test_audit_with_credentials(lab_batch: Lab, tmp_path: Path) -> None:
     secret = lab_batch.private["secret"]
     refs = tmp_path / "refs.txt"
