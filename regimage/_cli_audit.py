@@ -179,6 +179,8 @@ async def audit(session: Session, args: argparse.Namespace) -> int:
     stopped: list[RateLimit] = []
     authorizer = _Authorizer(await session.registry())
 
+    reading = anyio.CancelScope()  # cancelled when the audit takes no more references
+
     async def one(index: int, text: str, authorized: anyio.Event | None) -> None:
         if authorized is not None:
             await authorized.wait()
@@ -186,6 +188,7 @@ async def audit(session: Session, args: argparse.Namespace) -> int:
             short = _short_budget(session, text, floor)
             if short is not None:
                 stopped.append(short)
+                reading.cancel()  # no more input is needed, nor waited for
                 record = _not_audited(index, text, short, floor)
             else:
                 record = await _audit_one(session, index, text, args.platform)
@@ -198,13 +201,14 @@ async def audit(session: Session, args: argparse.Namespace) -> int:
     async def read_ahead() -> None:
         references = _references(args.refs, source)
         try:
-            async with ahead, contextlib.aclosing(references):
-                async for text in references:
-                    item = (text, authorizer.add(text))
-                    try:  # no checkpoint while there is room: the authorizer sees the whole read
-                        ahead.send_nowait(item)
-                    except anyio.WouldBlock:
-                        await ahead.send(item)
+            with reading:
+                async with ahead, contextlib.aclosing(references):
+                    async for text in references:
+                        item = (text, authorizer.add(text))
+                        try:  # no checkpoint while there is room: the authorizer sees all it read
+                            ahead.send_nowait(item)
+                        except anyio.WouldBlock:
+                            await ahead.send(item)
         except anyio.BrokenResourceError:
             pass  # the audit stopped reading (a budget ran out)
         finally:
@@ -224,6 +228,7 @@ async def audit(session: Session, args: argparse.Namespace) -> int:
                     await window.acquire()
                     tg.start_soon(one, index, text, authorized)
                     index += 1
+            reading.cancel()  # a stopped audit does not wait for input that may never come
     finally:
         if progress is not None:
             progress.clear()
@@ -460,7 +465,8 @@ async def _references(refs: Sequence[str], source: TextIO | None) -> AsyncGenera
                 if cleaned := _clean(line):
                     yield cleaned
         return
-    while line := await anyio.to_thread.run_sync(source.readline):
+    # abandon_on_cancel: a stopped audit leaves a read of an open pipe or terminal behind
+    while line := await anyio.to_thread.run_sync(source.readline, abandon_on_cancel=True):
         if cleaned := _clean(line):
             yield cleaned
 

@@ -18,11 +18,13 @@ import json
 import logging
 import os
 import stat
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
@@ -616,6 +618,7 @@ def _run_cli(
     replayer: Callable[[httpx.Request], httpx.Response],
     backend: str,
     *argv: str,
+    stdin: TextIO | None = None,
 ) -> tuple[int, str, str]:
     from regimage import cli
 
@@ -632,16 +635,8 @@ def _run_cli(
     monkeypatch.delenv("REGIMAGE_USERNAME", raising=False)
     monkeypatch.delenv("REGIMAGE_PASSWORD", raising=False)
     stdout, stderr = io.StringIO(), io.StringIO()
-    status = cli.main(list(argv), stdout=stdout, stderr=stderr, stdin=io.StringIO())
+    status = cli.main(list(argv), stdout=stdout, stderr=stderr, stdin=stdin or io.StringIO())
     return status, stdout.getvalue(), stderr.getvalue()
-
-
-def _needs_the_registry_patch() -> None:
-    if not hasattr(RegistryProvider, "rate_limit"):
-        pytest.fail(
-            "RegistryProvider.rate_limit(host) is missing: apply /tmp/registry-patch-issue9.diff "
-            "(issue #9); the CLI reads the budget through it"
-        )
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -657,7 +652,6 @@ def test_inspect_shows_the_budget(
     assert not replayer.problems + replayer.unused(), replayer.report()
     # -v: the budget is logged as the registry states it (this needs no more than RegistryAuth).
     assert "registry-1.docker.io budget: 75 of 100 pulls left in the 6 h window" in err
-    _needs_the_registry_patch()
     document = json.loads(out)
     assert document["digest"] == CLI_DIGEST
     assert document["rateLimit"] == {
@@ -748,7 +742,6 @@ def test_audit_resolves_docker_hub_tags_with_head_and_stops_below_the_budget(
     assert len(manifests) == 2, hub.requests
     assert manifests[0].startswith("HEAD ")
     assert manifests[1] == f"GET /v2/library/alpine/manifests/{CLI_DIGEST}"
-    _needs_the_registry_patch()
     assert status == 8, err
     for record in records:
         if not record["ok"]:
@@ -762,6 +755,52 @@ def test_audit_resolves_docker_hub_tags_with_head_and_stops_below_the_budget(
         "audit stopped early: Docker Hub: 2 of 100 pulls left in the 6 h window, below --budget 5; "
         "log in to raise the limit, or run again later (the window is 6 h)"
     ) in err
+
+
+class _OpenStdin(io.StringIO):
+    """A pipe whose writer has not closed it: its lines, then a read that waits (until released)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.released = threading.Event()
+
+    def readline(self, size: int = -1, /) -> str:  # type: ignore[override]  # _IOBase: bytes
+        line = super().readline(size)
+        if not line:
+            self.released.wait(60)
+        return line
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_audit_stopped_by_the_budget_does_not_wait_for_more_input(
+    backend: str, monkeypatch: pytest.MonkeyPatch, httpx_mock: HTTPXMock
+) -> None:
+    """References read ahead on stdin: the read still waiting when the budget stops the audit
+    is left behind, not waited for."""
+    hub = FakeHub(remaining=3)
+    stdin = _OpenStdin("alpine\nalpine:3.19\nalpine:3.20\n")
+    started = time.monotonic()
+    try:
+        status, out, err = _run_cli(
+            monkeypatch,
+            httpx_mock,
+            hub,
+            backend,
+            "audit",
+            "--jobs",
+            "1",
+            "--budget",
+            "5",
+            stdin=stdin,
+        )
+    finally:
+        stdin.released.set()
+    assert time.monotonic() - started < 30, err
+    assert status == 8, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["index"] for r in records] == [0, 1, 2], err
+    assert sum(r["ok"] for r in records) == 1, err  # whichever went first
+    assert "audit stopped early" in err
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
