@@ -712,24 +712,18 @@ class FakeHub:
         return httpx.Response(200, headers=headers, content=CLI_MANIFEST)
 
 
+#: An audit that resolves one reference at a time and stops below 5 pulls left.
+AUDIT_ONE_AT_A_TIME = ("audit", "--jobs", "1", "--budget", "5")
+THREE_ALPINES = ("alpine", "alpine:3.19", "alpine:3.20")
+
+
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_audit_resolves_docker_hub_tags_with_head_and_stops_below_the_budget(
     backend: str, monkeypatch: pytest.MonkeyPatch, httpx_mock: HTTPXMock
 ) -> None:
     hub = FakeHub(remaining=3)
     status, out, err = _run_cli(
-        monkeypatch,
-        httpx_mock,
-        hub,
-        backend,
-        "audit",
-        "--jobs",
-        "1",
-        "--budget",
-        "5",
-        "alpine",
-        "alpine:3.19",
-        "alpine:3.20",
+        monkeypatch, httpx_mock, hub, backend, *AUDIT_ONE_AT_A_TIME, *THREE_ALPINES
     )
     assert not hub.problems, hub.problems
     records = [json.loads(line) for line in out.splitlines()]
@@ -778,20 +772,11 @@ def test_audit_stopped_by_the_budget_does_not_wait_for_more_input(
     """References read ahead on stdin: the read still waiting when the budget stops the audit
     is left behind, not waited for."""
     hub = FakeHub(remaining=3)
-    stdin = _OpenStdin("alpine\nalpine:3.19\nalpine:3.20\n")
+    stdin = _OpenStdin("".join(f"{ref}\n" for ref in THREE_ALPINES))
     started = time.monotonic()
     try:
         status, out, err = _run_cli(
-            monkeypatch,
-            httpx_mock,
-            hub,
-            backend,
-            "audit",
-            "--jobs",
-            "1",
-            "--budget",
-            "5",
-            stdin=stdin,
+            monkeypatch, httpx_mock, hub, backend, *AUDIT_ONE_AT_A_TIME, stdin=stdin
         )
     finally:
         stdin.released.set()
