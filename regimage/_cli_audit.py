@@ -379,7 +379,7 @@ def _budget_advice(budget: RateLimit) -> str:
     else:
         later = "run again later"
     login = "log in to raise the limit, or " if budget.registry_name == "Docker Hub" else ""
-    return f"{login}{later}; the references after the last record were not read"
+    return f"{login}{later}; the references after the last record were not audited"
 
 
 async def _audit_one(

@@ -786,6 +786,7 @@ def test_audit_stopped_by_the_budget_does_not_wait_for_more_input(
     assert [r["index"] for r in records] == [0, 1, 2], err
     assert sum(r["ok"] for r in records) == 1, err  # whichever went first
     assert "audit stopped early" in err
+    assert "the references after the last record were not audited" in err
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
