@@ -51,13 +51,14 @@ if TYPE_CHECKING:
         SelectedManifest,
     )
     from regimage.image_config import HistoryEntry, ImageConfig, chain_ids
-    from regimage.manifest import Index, Manifest, Schema1Manifest, parse_document
+    from regimage.manifest import Index, Manifest, parse_document
     from regimage.oci_layout import OCILayout, OCIReference
     from regimage.platforms import Platform, PlatformMatcher
     from regimage.provider import MemoryProvider, Provider, ReferrersProvider, Resolver
     from regimage.ratelimit import RateLimit
     from regimage.reference import Reference
     from regimage.registry import RegistryProvider, Repository
+    from regimage.schema1 import Schema1Manifest
     from regimage.transport import RequestStats, RetryPolicy
 
 #: Public name → the module that defines it.
@@ -108,7 +109,7 @@ _EXPORTS: dict[str, str] = {
     "RequestStats": "transport",
     "Resolver": "provider",
     "RetryPolicy": "transport",
-    "Schema1Manifest": "manifest",
+    "Schema1Manifest": "schema1",
     "SelectedManifest": "image",
     "SizeLimitExceeded": "errors",
     "SizeMismatch": "errors",

@@ -23,6 +23,8 @@ PURE = {
     "platforms",
     "descriptor",
     "manifest",
+    "schema1",
+    "_document",
     "image_config",
     "challenge",
     "_json",

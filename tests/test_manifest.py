@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regimage import manifest as manifest_module
+from regimage import _document as document_module
 from regimage import mediatypes as mt
 from regimage.descriptor import Descriptor
 from regimage.digest import Digest
@@ -193,13 +193,14 @@ def test_media_type_null_counts_as_absent_for_oci() -> None:
 
 
 def test_max_entries_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manifest_module, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(document_module, "MAX_ENTRIES", 3)
     doc = oci_manifest(layers=[LAYER0] * 3)
     assert len(Manifest.parse(enc(doc)).layers) == 3
 
 
 def test_max_entries_value() -> None:
     assert MAX_ENTRIES == 100_000
+    assert document_module.MAX_ENTRIES == MAX_ENTRIES  # the bound manifest.MAX_ENTRIES names
 
 
 # ── what a document is: declared type, mediaType field, shape ───────────────────────────────────
@@ -356,7 +357,7 @@ def test_entry_count_is_bounded(name: str) -> None:
 
 
 def test_entry_bound_is_read_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manifest_module, "MAX_ENTRIES", 1)
+    monkeypatch.setattr(document_module, "MAX_ENTRIES", 1)
     with pytest.raises(InvalidDocument, match="lists 2 layers, more than the 1"):
         Manifest.parse(enc(oci_manifest(layers=[LAYER0, LAYER1])))
 
