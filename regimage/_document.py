@@ -30,6 +30,9 @@ A_DOCUMENT = {
 }
 
 
+# ── media types ────────────────────────────────────────────────────────────────────────────────────
+
+
 def normalize(media_type: str) -> str:
     """A media type without parameters (``; charset=utf-8``) and lower-cased, as compared."""
     return media_type.split(";", 1)[0].strip().lower()
@@ -137,6 +140,9 @@ def expect_kind(media_type: str, want: str) -> None:
             f"expected {A_DOCUMENT[want]}, got {A_DOCUMENT[kind]} ({media_type})",
             media_type=media_type,
         )
+
+
+# ── fields ─────────────────────────────────────────────────────────────────────────────────────────
 
 
 def is_int(value: object, expected: int | None = None) -> bool:

@@ -206,9 +206,6 @@ def parse_document(data: bytes, media_type: str | None) -> Document:
     return Schema1Manifest._decode(obj, effective)
 
 
-# ── media types ────────────────────────────────────────────────────────────────────────────────────
-
-
 # ── fields ─────────────────────────────────────────────────────────────────────────────────────────
 
 
