@@ -78,6 +78,7 @@ class Run:
     token_requests: int = 0
     connections: int = 0
     server_cpu: float = 0.0  # the registry's, its token server's and the delaying proxies'
+    server_cpu_parts: dict[str, float] = field(default_factory=dict)  # the same, by process
     job: dict[str, Any] = field(default_factory=dict)
     stderr: str = ""
 
@@ -95,6 +96,15 @@ class Measure:
     def median(self, attribute: str) -> float:
         values = [float(getattr(run, attribute)) for run in self.runs]
         return statistics.median(values) * self.scale
+
+    def server_part_medians(self) -> dict[str, float]:
+        """The answering side's CPU by process (registry, token server, each proxy), medians."""
+        names = sorted({name for run in self.runs for name in run.server_cpu_parts})
+        return {
+            name: statistics.median(run.server_cpu_parts.get(name, 0.0) for run in self.runs)
+            * self.scale
+            for name in names
+        }
 
     def job_median(self, key: str) -> float:
         values = [float(run.job.get(key, 0.0)) for run in self.runs]
@@ -119,6 +129,7 @@ class Measure:
             "requests_per_image": round(requests / self.per, 3),
             "connections": statistics.median(r.connections for r in self.runs),
             "server_cpu": round(self.median("server_cpu"), 4),
+            "server_cpu_parts": {k: round(v, 4) for k, v in self.server_part_medians().items()},
             "failures": self.failures,
             "scale": self.scale,
             "errors": [r.stderr[-300:] for r in self.runs if r.rc != 0][:2],
@@ -282,16 +293,19 @@ class Setup:
         connections = sum(r["connections"] for r in [*registry.values(), *token.values()])
         return requests, tokens, connections
 
-    def server_cpu(self) -> float:
-        """CPU seconds spent so far by the processes that answer (registry, token server and
-        the two delaying proxies): they share this machine's cores with the client measured."""
-        pids = [
-            self.registry_process.pid,
-            self.registry_proxy.process.pid,
-            self.token_proxy.process.pid,
-            *(p.pid for p in self.lab.processes if p.name == "token server"),
-        ]
-        return sum(_process_cpu(pid) for pid in pids)
+    def server_cpu(self) -> dict[str, float]:
+        """CPU seconds spent so far by each process that answers (registry, token server and
+        the two delaying proxies, which terminate TLS): they share this machine's cores with
+        the client measured."""
+        parts = {
+            "registry": _process_cpu(self.registry_process.pid),
+            "registry proxy": _process_cpu(self.registry_proxy.process.pid),
+            "token proxy": _process_cpu(self.token_proxy.process.pid),
+        }
+        parts["token server"] = sum(
+            _process_cpu(p.pid) for p in self.lab.processes if p.name == "token server"
+        )
+        return parts
 
     def stop(self) -> None:
         self.registry_proxy.stop()
@@ -431,7 +445,9 @@ class Bench:
         self.setup.reset()
         server_before = self.setup.server_cpu()
         run, out = run_measured(spec.argv, run_env, stdin=spec.stdin)
-        run.server_cpu = self.setup.server_cpu() - server_before
+        server_after = self.setup.server_cpu()
+        run.server_cpu_parts = {k: server_after[k] - server_before[k] for k in server_after}
+        run.server_cpu = sum(run.server_cpu_parts.values())
         run.requests, run.token_requests, run.connections = self.setup.counts()
         if spec.json_out and out.strip():
             with contextlib.suppress(ValueError):
@@ -895,6 +911,8 @@ def print_table(rows: list[dict[str, Any]], bench: Bench) -> None:
                 f"this machine's {cores} cores; with the client's {m.job_median('cpu'):.2f} s, "
                 f"no schedule finishes in under {(server + m.job_median('cpu')) / cores:.2f} s"
             )
+            parts = ", ".join(f"{k} {v:.2f} s" for k, v in m.server_part_medians().items())
+            print(f"    answering side by process: {parts}")
     for m in bench.measures:
         if m.task.startswith("audit of"):
             print(
