@@ -10,6 +10,7 @@ ensure_debian_packages() {
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)  # the lab's bcrypt htpasswd file
   if [ ${#missing[@]} -gt 0 ]; then
     echo "scripts: installing Debian packages: ${missing[*]}" >&2
     local sudo=""
@@ -29,9 +30,10 @@ ensure_venv() {
     "$PY" -m venv "$VENV"
   fi
   local stamp="$VENV/.regimage-installed"
-  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
-    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[test,dev]"
+  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] || [ "$ROOT/constraints.txt" -nt "$stamp" ]; then
+    # constraints.txt pins every test and dev dependency to the versions CI tested (scripts/lock)
+    "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" --upgrade pip >/dev/null
+    "$VENV/bin/python" -m pip install -q -c "$ROOT/constraints.txt" -e "$ROOT[test,dev]"
     touch "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"

@@ -773,36 +773,102 @@ class WindowOutput(io.StringIO):
         return super().write(text)
 
 
-def test_audit_bounds_concurrency_and_memory(
-    registry: list[FakeRegistry], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    running = {"now": 0, "most": 0}
-    full = anyio.Event()  # set once --jobs resolves run at once: each waits for it
-    original = FakeRegistry.resolve
+JOBS = 3
+WINDOW = 4 * JOBS  # the reorder window: references started but not yet written
+
+
+def _hold_the_first_reference(
+    monkeypatch: pytest.MonkeyPatch, started: list[int]
+) -> dict[str, int]:
+    """Hold the first reference until the window is full behind it, and every resolve until
+    ``--jobs`` of them run at once; count the references started (entered) in ``started``."""
+    from regimage import _cli_audit
+
+    running = {"now": 0, "most": 0, "done": 0}
+    full = anyio.Event()  # set once --jobs resolves run at once
+    piled = anyio.Event()  # set once the window behind the first reference has filled
+    original_resolve = FakeRegistry.resolve
+    original_audit_one = _cli_audit._audit_one
 
     async def resolve(self: FakeRegistry, reference: Reference) -> Descriptor:
         running["now"] += 1
         running["most"] = max(running["most"], running["now"])
-        if running["now"] == 3:
+        if running["now"] == JOBS:
             full.set()
         try:
-            with anyio.move_on_after(10):  # fail, not hang, if fewer than 3 ever run at once
+            with anyio.move_on_after(10):  # fail, not hang, if fewer than --jobs ever run at once
                 await full.wait()
-            return await original(self, reference)
+            if reference.domain == "h0.test":
+                with anyio.move_on_after(10):  # fail, not hang, if the window never fills
+                    await piled.wait()
+            return await original_resolve(self, reference)
         finally:
             running["now"] -= 1
 
+    async def audit_one(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        started.append(1)
+        record = await original_audit_one(*args, **kwargs)
+        running["done"] += 1
+        if running["done"] == WINDOW - 1:  # all but the first: the window is full
+            piled.set()
+        return record
+
     monkeypatch.setattr(FakeRegistry, "resolve", resolve)
+    monkeypatch.setattr(_cli_audit, "_audit_one", audit_one)
+    return running
+
+
+def _audit_input() -> CountingInput:
     names = ["oci-index", "docker-list", "nested", "dup-layer"] * 30
     # A host each: the first request to a host holds back the others to it (Session._first_contact)
-    lines = [f"h{i}.test/{image(n).repository}:v1\n" for i, n in enumerate(names)]
-    source = CountingInput("".join(lines))
-    out = WindowOutput(source)
-    status = main(["audit", "--jobs", "3"], stdout=out, stderr=io.StringIO(), stdin=source)
+    return CountingInput(
+        "".join(f"h{i}.test/{image(n).repository}:v1\n" for i, n in enumerate(names))
+    )
+
+
+def test_audit_bounds_concurrency_and_its_reorder_window(
+    registry: list[FakeRegistry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--jobs resolves at once, never more; references started but not written never exceed the
+    window (4 x --jobs), and a slow first reference fills it exactly."""
+    started: list[int] = []
+    running = _hold_the_first_reference(monkeypatch, started)
+    source = _audit_input()
+    unwritten: list[int] = []
+
+    class Output(io.StringIO):
+        written = 0
+
+        def write(self, text: str, /) -> int:
+            unwritten.append(len(started) - self.written)
+            self.written += text.count("\n")
+            return super().write(text)
+
+    out = Output()
+    status = main(["audit", "--jobs", str(JOBS)], stdout=out, stderr=io.StringIO(), stdin=source)
     assert status == 0
-    assert out.written == len(names)
-    assert running["most"] == 3  # as many as --jobs at once, never more
-    assert max(out.held) <= 4 * 3  # the reorder window: never more unwritten references
+    assert out.written == source.read_lines == 120
+    assert running["most"] == JOBS
+    assert max(unwritten) == WINDOW  # reached behind the slow first reference, never passed
+
+
+def test_audit_reads_at_most_read_ahead_beyond_the_window(
+    registry: list[FakeRegistry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """References read but not written stay within READ_AHEAD plus the window (and the two in
+    hand: the reader's, waiting for room, and the dispatcher's, waiting for the window)."""
+    from regimage import _cli_audit
+
+    read_ahead = 5
+    monkeypatch.setattr(_cli_audit, "READ_AHEAD", read_ahead)
+    _hold_the_first_reference(monkeypatch, [])
+    source = _audit_input()
+    out = WindowOutput(source)
+    status = main(["audit", "--jobs", str(JOBS)], stdout=out, stderr=io.StringIO(), stdin=source)
+    assert status == 0
+    assert out.written == 120
+    bound = read_ahead + WINDOW + 2  # 19 of the 120 lines, whatever the timing
+    assert max(held + 1 for held in out.held) <= bound  # held counts the record being written
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
