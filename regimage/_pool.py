@@ -23,12 +23,12 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import anyio
 import httpx
 
 from regimage._connection import Connect, Connection, connect_tcp, open_connection
-from regimage._record import record
 
 logger = logging.getLogger("regimage")
 
@@ -53,7 +53,7 @@ _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _OriginKey = tuple[bytes, bytes, int]
 
 
-@record(slots=True)
+@dataclass(slots=True)
 class PoolStats:
     """What a pool did: connections opened (``preconnected`` of them ahead of need), reused."""
 

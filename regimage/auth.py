@@ -26,7 +26,7 @@ import base64
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from functools import partial
 
 import anyio
@@ -35,7 +35,6 @@ import httpx
 import regimage._http as _http
 from regimage._concurrency import gather_limited
 from regimage._json import loads_object
-from regimage._record import record
 from regimage.challenge import Challenge, parse_challenges
 from regimage.credentials import Credentials, CredentialStore
 from regimage.errors import (
@@ -82,7 +81,7 @@ _CATALOG_SCOPE = "registry:catalog:*"
 _HEAD_REFUSED_STATUSES = frozenset({400, 403, 405})
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class Token:
     """A bearer token, the scopes it was asked for, and when we stop using it (clock seconds)."""
 
@@ -99,7 +98,7 @@ class Token:
         return f"<Token([secure], scopes={scopes!r}, expires_at={self.expires_at:.0f})>"
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class _Sent:
     """What authorization went with a request."""
 

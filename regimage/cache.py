@@ -32,10 +32,10 @@ import stat
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from regimage._record import record
 from regimage.digest import Digest
 from regimage.errors import DigestMismatch, InvalidDigest
 
@@ -115,7 +115,7 @@ def default_cache_directory(environ: Mapping[str, str] | None = None) -> Path:
     return root / "regimage"
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class CachedToken:
     """A token read back from the cache: its value, the scopes it was asked for, when it expires
     (epoch seconds), and the server's ``issued_at`` as sent."""

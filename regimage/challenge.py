@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 
-from regimage._record import record
 from regimage.errors import InvalidChallenge
 
 __all__ = ["Challenge", "parse_challenges"]
@@ -49,7 +48,7 @@ _DISPLAY = {"basic": "Basic", "bearer": "Bearer", "digest": "Digest", "negotiate
 _EXCERPT = 120
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class Challenge:
     """One authentication challenge: a lower-case ``scheme`` and its lower-case-keyed ``params``.
 

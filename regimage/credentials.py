@@ -23,13 +23,12 @@ import logging
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from regimage._record import record
 from regimage.errors import AuthenticationError
 
 __all__ = [
@@ -55,7 +54,7 @@ _NOT_FOUND_MARKERS = ("credentials not found", "not found in native keychain", "
 _MASK = "[secure]"
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class Credentials:
     """What to authenticate with: a username and password, an identity (refresh) token, or a
     registry token sent as is. ``repr`` never shows a secret."""
@@ -117,7 +116,7 @@ def _server_url(host: str) -> str:
     return DOCKER_HUB_KEY if registry_key(host) == "docker.io" else host
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class _AuthFile:
     """One Docker config file, read: its stored logins, credential helpers and store."""
 

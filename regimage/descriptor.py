@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
-from regimage._record import record
 from regimage.digest import Digest
 from regimage.errors import InvalidDigest, InvalidDocument, InvalidPlatform
 from regimage.platforms import Platform
@@ -19,7 +18,7 @@ __all__ = ["Descriptor"]
 MAX_DESCRIPTOR_SIZE = 2**53
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Descriptor:
     """A typed pointer to content, as in OCI image-spec descriptor.md.
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from regimage._record import record
 from regimage.errors import DigestMismatch, InvalidDigest
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ _REGISTERED: dict[str, re.Pattern[str]] = {
 }
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class Digest:
     """A content identifier such as ``sha256:e3b0…``; ``str()`` gives it back unchanged."""
 

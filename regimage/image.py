@@ -29,11 +29,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import field, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from regimage._concurrency import gather_in_order
-from regimage._record import record
 from regimage.descriptor import Descriptor
 from regimage.digest import Digest
 from regimage.errors import NoMatchingPlatform, NotAnImage, RegImageError, UnsupportedMediaType
@@ -72,7 +71,7 @@ __all__ = [
 # ── answers ────────────────────────────────────────────────────────────────────────────────────────
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class SelectedManifest:
     """The manifest chosen for a platform, and the indexes that led to it (root first).
 
@@ -90,7 +89,7 @@ class SelectedManifest:
         return self.descriptor.digest
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class ImageConfigResult:
     """The config descriptor of the selected manifest and the parsed config."""
 
@@ -102,7 +101,7 @@ class ImageConfigResult:
         return self.descriptor.digest
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class ImageSize:
     """The bytes a pull of one platform transfers: ``total = index + manifest + config + layers``.
 
@@ -121,7 +120,7 @@ class ImageSize:
     warnings: tuple[str, ...] = ()
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class PlatformSize:
     """One manifest of an index with its pull size; ``attestation`` marks buildx attestations."""
 
@@ -140,7 +139,7 @@ class PlatformSize:
         return self.descriptor.digest
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class PlatformSizes:
     """Per-platform sizes of an image, and what the whole index occupies.
 
@@ -169,7 +168,7 @@ class PlatformSizes:
 # ── the image ──────────────────────────────────────────────────────────────────────────────────────
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class Image:
     """A name and the root descriptor it resolved to, read through ``provider``.
 

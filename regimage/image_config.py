@@ -7,12 +7,11 @@ the same document. Fields regimage does not interpret stay available in :attr:`I
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 import regimage.mediatypes as mediatypes
 from regimage._json import json_type, loads_object
-from regimage._record import record
 from regimage.digest import Digest
 from regimage.errors import InvalidDigest, InvalidDocument, InvalidPlatform
 from regimage.platforms import Platform
@@ -25,7 +24,7 @@ MAX_DIFF_IDS = 100_000
 _WHAT = "image config"
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One ``history`` entry: how a layer (or an empty, metadata-only step) was made."""
 
@@ -36,7 +35,7 @@ class HistoryEntry:
     empty_layer: bool = False
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class ImageConfig:
     """The decoded image config; ``config`` is the runtime ``config`` object (Env, Labels, Cmd…)."""
 

@@ -17,7 +17,7 @@ different images in the same bytes (CVE-2021-41190).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import regimage.mediatypes as mediatypes
@@ -35,7 +35,6 @@ from regimage._document import (
     optional_str,
 )
 from regimage._json import loads_object
-from regimage._record import record
 from regimage.descriptor import Descriptor
 from regimage.errors import InvalidDocument
 from regimage.schema1 import Schema1Manifest
@@ -51,7 +50,7 @@ __all__ = [
 ]
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class Manifest:
     """An OCI image manifest or a Docker schema2 manifest: one config and its layers."""
 
@@ -130,7 +129,7 @@ class Manifest:
         )
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class Index:
     """An OCI image index or a Docker manifest list: pointers to manifests (or more indexes)."""
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 
 import anyio
 
 from regimage._json import loads_object
-from regimage._record import record
 from regimage.descriptor import Descriptor
 from regimage.digest import Digest
 from regimage.errors import (
@@ -60,7 +60,7 @@ _SCHEME = "oci:"
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class OCIReference:
     """An image in a layout directory: ``oci:PATH[:TAG|@DIGEST]``."""
 

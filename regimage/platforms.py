@@ -26,10 +26,9 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias, TypeVar, overload, runtime_checkable
 
-from regimage._record import record
 from regimage.errors import InvalidPlatform
 
 __all__ = [
@@ -109,7 +108,7 @@ _ARM64_MAX_V9_MINOR = 9
 
 
 # ── the value ───────────────────────────────────────────────────────────────────────────────────
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class Platform:
     """A platform as OCI describes it; ``str()`` is the ``os/arch[/variant]`` specifier.
 
@@ -516,7 +515,7 @@ def _tie_break(a: Platform, b: Platform) -> bool:
     return False
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class OrderedMatcher:
     """Matches any of ``platforms`` (each compared exactly, after normalization); earlier wins.
 
@@ -552,7 +551,7 @@ class OrderedMatcher:
         return self.label or ", ".join(p.format_all() for p in self.platforms)
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class AnyMatcher:
     """Matches any of ``platforms`` with no preference among them (containerd's ``Any``)."""
 
@@ -574,7 +573,7 @@ class AnyMatcher:
         return " | ".join(p.format_all() for p in self.platforms)
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class OSMatcher:
     """Matches every architecture of one OS (containerd's ``OnlyOS``).
 
@@ -608,7 +607,7 @@ class OSMatcher:
         return f"{self.platform.os} (any architecture)"
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class AllMatcher:
     """Matches every platform, preferring none."""
 

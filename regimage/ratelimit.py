@@ -20,8 +20,7 @@ Pure: parsing and wording only, no I/O. :class:`RateLimits` keeps the last budge
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-
-from regimage._record import record
+from dataclasses import dataclass
 
 __all__ = [
     "DOCKER_HUB_HOSTS",
@@ -115,7 +114,7 @@ def _lower(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, 
     return found
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class RateLimit:
     """What a registry said about its budget in one answer.
 

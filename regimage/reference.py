@@ -17,8 +17,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from regimage._record import record
 from regimage.digest import Digest
 from regimage.errors import InvalidDigest, InvalidReference
 
@@ -143,7 +143,7 @@ _COMPONENT_RULE = "lower-case letters and digits separated by '.', '_', '__' or 
 _TAG_RULE = "up to 128 ASCII letters, digits, '_', '.' or '-', not starting with '.' or '-'"
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class Reference:
     """Where an image lives and which one: registry ``domain``, repository ``path``, tag, digest.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from typing import Any
 
 import regimage.mediatypes as mediatypes
@@ -22,14 +23,13 @@ from regimage._document import (
     optional_str,
 )
 from regimage._json import json_type, loads_object
-from regimage._record import record
 from regimage.digest import Digest
 from regimage.errors import InvalidDigest, InvalidDocument
 
 __all__ = ["Schema1Manifest"]
 
 
-@record(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, slots=True, repr=False)
 class Schema1Manifest:
     """A legacy Docker schema1 manifest, decoded only far enough to name it and check its digest.
 

@@ -21,14 +21,13 @@ import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import field
+from dataclasses import dataclass, field
 
 import anyio
 import httpx
 
 import regimage._http as _http
 from regimage._pool import PoolTransport
-from regimage._record import record
 from regimage.cache import DiskCache
 
 __all__ = [
@@ -54,7 +53,7 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 Sleep = Callable[[float], Awaitable[None]]
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """When and how long to wait before trying a request again.
 

@@ -24,13 +24,12 @@ import contextvars
 import functools
 from bisect import bisect_right
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import anyio
 
 from regimage._concurrency import gather_in_order
-from regimage._record import record
 from regimage.descriptor import Descriptor
 from regimage.errors import UnsupportedMediaType, WalkLimitExceeded
 from regimage.manifest import Document, Index, Manifest, parse_document
@@ -95,7 +94,7 @@ class Handler(Protocol):
 PlatformResolver = Callable[[Descriptor], Awaitable[Platform | None]]
 
 
-@record(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Visit:
     """One descriptor the walker visited, with its ancestors (root first) and the children it got."""
 
