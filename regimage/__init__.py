@@ -16,10 +16,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from regimage.cache import ContentCache, DiskCache, MemoryCache
-    from regimage.credentials import Credentials, CredentialStore
-    from regimage.descriptor import Descriptor
-    from regimage.digest import Digest
+    from regimage.content.cache import ContentCache, DiskCache, MemoryCache
+    from regimage.content.oci_layout import OCILayout, OCIReference
+    from regimage.content.provider import MemoryProvider, Provider, ReferrersProvider, Resolver
     from regimage.errors import (
         AccessDenied,
         AuthenticationError,
@@ -42,7 +41,8 @@ if TYPE_CHECKING:
         UnsupportedMediaType,
         WalkLimitExceeded,
     )
-    from regimage.image import (
+    from regimage.http.transport import RequestStats, RetryPolicy
+    from regimage.image.image import (
         Image,
         ImageConfigResult,
         ImageSize,
@@ -50,73 +50,73 @@ if TYPE_CHECKING:
         PlatformSizes,
         SelectedManifest,
     )
-    from regimage.image_config import HistoryEntry, ImageConfig, chain_ids
-    from regimage.manifest import Index, Manifest, parse_document
-    from regimage.oci_layout import OCILayout, OCIReference
-    from regimage.platforms import Platform, PlatformMatcher
-    from regimage.provider import MemoryProvider, Provider, ReferrersProvider, Resolver
-    from regimage.ratelimit import RateLimit
-    from regimage.reference import Reference
-    from regimage.registry import RegistryProvider, Repository
-    from regimage.schema1 import Schema1Manifest
-    from regimage.transport import RequestStats, RetryPolicy
+    from regimage.model.descriptor import Descriptor
+    from regimage.model.digest import Digest
+    from regimage.model.image_config import HistoryEntry, ImageConfig, chain_ids
+    from regimage.model.manifest import Index, Manifest, parse_document
+    from regimage.model.platforms import Platform, PlatformMatcher
+    from regimage.model.ratelimit import RateLimit
+    from regimage.model.reference import Reference
+    from regimage.model.schema1 import Schema1Manifest
+    from regimage.registry.client import RegistryProvider, Repository
+    from regimage.registry.credentials import Credentials, CredentialStore
 
 #: Public name → the module that defines it.
 _EXPORTS: dict[str, str] = {
-    "ContentCache": "cache",
-    "DiskCache": "cache",
-    "MemoryCache": "cache",
-    "RateLimit": "ratelimit",
+    "ContentCache": "content.cache",
+    "DiskCache": "content.cache",
+    "MemoryCache": "content.cache",
+    "RateLimit": "model.ratelimit",
     "AccessDenied": "errors",
     "AuthenticationError": "errors",
-    "CredentialStore": "credentials",
-    "Credentials": "credentials",
-    "Descriptor": "descriptor",
-    "Digest": "digest",
+    "CredentialStore": "registry.credentials",
+    "Credentials": "registry.credentials",
+    "Descriptor": "model.descriptor",
+    "Digest": "model.digest",
     "DigestMismatch": "errors",
-    "HistoryEntry": "image_config",
-    "Image": "image",
-    "ImageConfig": "image_config",
-    "ImageConfigResult": "image",
-    "ImageSize": "image",
-    "Index": "manifest",
+    "HistoryEntry": "model.image_config",
+    "Image": "image.image",
+    "ImageConfig": "model.image_config",
+    "ImageConfigResult": "image.image",
+    "ImageSize": "image.image",
+    "Index": "model.manifest",
     "InvalidChallenge": "errors",
     "InvalidDigest": "errors",
     "InvalidDocument": "errors",
     "InvalidPlatform": "errors",
     "InvalidReference": "errors",
-    "Manifest": "manifest",
-    "MemoryProvider": "provider",
+    "Manifest": "model.manifest",
+    "MemoryProvider": "content.provider",
     "NetworkError": "errors",
     "NoMatchingPlatform": "errors",
     "NotAnImage": "errors",
     "NotFound": "errors",
-    "OCILayout": "oci_layout",
-    "OCIReference": "oci_layout",
-    "Platform": "platforms",
-    "PlatformMatcher": "platforms",
-    "PlatformSize": "image",
-    "PlatformSizes": "image",
-    "Provider": "provider",
+    "OCILayout": "content.oci_layout",
+    "OCIReference": "content.oci_layout",
+    "Platform": "model.platforms",
+    "PlatformMatcher": "model.platforms",
+    "PlatformSize": "image.image",
+    "PlatformSizes": "image.image",
+    "Provider": "content.provider",
     "RateLimited": "errors",
-    "Reference": "reference",
-    "ReferrersProvider": "provider",
+    "Reference": "model.reference",
+    "ReferrersProvider": "content.provider",
     "RegImageError": "errors",
     "RegistryError": "errors",
     "RegistryErrorDetail": "errors",
-    "RegistryProvider": "registry",
-    "Repository": "registry",
-    "RequestStats": "transport",
-    "Resolver": "provider",
-    "RetryPolicy": "transport",
-    "Schema1Manifest": "schema1",
-    "SelectedManifest": "image",
+    "RegistryProvider": "registry.client",
+    "Repository": "registry.client",
+    "RequestStats": "http.transport",
+    "Resolver": "content.provider",
+    "RetryPolicy": "http.transport",
+    "Schema1Manifest": "model.schema1",
+    "SelectedManifest": "image.image",
     "SizeLimitExceeded": "errors",
     "SizeMismatch": "errors",
     "UnsupportedMediaType": "errors",
     "WalkLimitExceeded": "errors",
-    "chain_ids": "image_config",
-    "parse_document": "manifest",
+    "chain_ids": "model.image_config",
+    "parse_document": "model.manifest",
 }
 
 __all__ = [

@@ -1,8 +1,8 @@
-"""``python -m regimage``: the command line (see :mod:`regimage.cli`)."""
+"""``python -m regimage``: the command line (see :mod:`regimage.cli.core`)."""
 
 from __future__ import annotations
 
-from regimage.cli import run
+from regimage.cli.core import run
 
 if __name__ == "__main__":
     run()

@@ -53,8 +53,8 @@ def _split(ref: str) -> tuple[str, str, str]:
 def regimage_batch(args: argparse.Namespace) -> dict[str, Any]:
     import anyio
 
-    from regimage.image import Image
-    from regimage.registry import RegistryProvider
+    from regimage.image.image import Image
+    from regimage.registry.client import RegistryProvider
 
     refs = _refs(args.refs)
     result: dict[str, Any] = {"ok": 0, "errors": []}

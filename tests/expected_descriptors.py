@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
-from regimage.descriptor import Descriptor
-from regimage.digest import Digest
+from regimage.model.descriptor import Descriptor
+from regimage.model.digest import Digest
 from tests.lab.expected import ExpectedPlatform
 
 

@@ -22,9 +22,6 @@ from typing import Any
 
 import pytest
 
-from regimage.credentials import Credentials, CredentialStore
-from regimage.descriptor import Descriptor
-from regimage.digest import Digest
 from regimage.errors import (
     AuthenticationError,
     DigestMismatch,
@@ -36,9 +33,12 @@ from regimage.errors import (
     SizeMismatch,
     UnsupportedMediaType,
 )
-from regimage.reference import Reference
-from regimage.registry import RegistryProvider
-from regimage.transport import RetryPolicy
+from regimage.http.transport import RetryPolicy
+from regimage.model.descriptor import Descriptor
+from regimage.model.digest import Digest
+from regimage.model.reference import Reference
+from regimage.registry.client import RegistryProvider
+from regimage.registry.credentials import Credentials, CredentialStore
 from tests.expected_descriptors import config_descriptor, manifest_descriptor
 from tests.faults.proxy import FaultProxy, Rule
 from tests.lab.expected import ExpectedImage

@@ -27,18 +27,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from regimage import mediatypes
-from regimage._http import parse_error_body, parse_retry_after_seconds, redact_url
-from regimage._json import loads_object
-from regimage.auth import scopes_for_path
-from regimage.challenge import parse_challenges
-from regimage.descriptor import Descriptor
-from regimage.digest import Digest
 from regimage.errors import RegImageError
-from regimage.image_config import ImageConfig
-from regimage.manifest import Index, Manifest, Schema1Manifest, parse_document
-from regimage.platforms import Platform, matcher_for
-from regimage.reference import Reference
+from regimage.http.responses import parse_error_body, parse_retry_after_seconds, redact_url
+from regimage.model import mediatypes
+from regimage.model._json import loads_object
+from regimage.model.challenge import parse_challenges
+from regimage.model.descriptor import Descriptor
+from regimage.model.digest import Digest
+from regimage.model.image_config import ImageConfig
+from regimage.model.manifest import Index, Manifest, Schema1Manifest, parse_document
+from regimage.model.platforms import Platform, matcher_for
+from regimage.model.reference import Reference
+from regimage.registry.auth import scopes_for_path
 
 FUZZ = os.environ.get("REGIMAGE_FUZZ", "") not in ("", "0")
 #: Examples each parser gets: in the fuzz profile (scripts/fuzz) and in the default (CI) one.

@@ -21,9 +21,6 @@ import anyio
 import httpx
 import pytest
 
-from regimage import mediatypes
-from regimage.credentials import Credentials, CredentialStore
-from regimage.digest import Digest
 from regimage.errors import (
     AuthenticationError,
     DigestMismatch,
@@ -35,10 +32,13 @@ from regimage.errors import (
     SizeLimitExceeded,
     WalkLimitExceeded,
 )
-from regimage.image import Image
-from regimage.platforms import Platform
-from regimage.registry import MAX_MANIFEST_BYTES, RegistryProvider
-from regimage.transport import RetryPolicy
+from regimage.http.transport import RetryPolicy
+from regimage.image.image import Image
+from regimage.model import mediatypes
+from regimage.model.digest import Digest
+from regimage.model.platforms import Platform
+from regimage.registry.client import MAX_MANIFEST_BYTES, RegistryProvider
+from regimage.registry.credentials import Credentials, CredentialStore
 from tests.faults.documents import (
     Blob,
     MiniRegistry,
@@ -203,7 +203,7 @@ async def test_a_header_flood_is_a_network_error() -> None:
         async with provider() as registry:
             with pytest.raises(NetworkError):
                 await registry.resolve(server.ref("evil/app:v1"))
-        # a header block over the 100 KiB head limit (regimage._connection) is refused each time
+        # a header block over the 100 KiB head limit (regimage.http.connection) is refused each time
         assert len(server.requests) == 4
 
 

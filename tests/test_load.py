@@ -16,9 +16,6 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from regimage.credentials import CredentialStore
-from regimage.descriptor import Descriptor
-from regimage.digest import Digest
 from regimage.errors import (
     DigestMismatch,
     InvalidDocument,
@@ -28,8 +25,11 @@ from regimage.errors import (
     RegistryError,
     SizeMismatch,
 )
-from regimage.registry import RegistryProvider
-from regimage.transport import RetryPolicy
+from regimage.http.transport import RetryPolicy
+from regimage.model.descriptor import Descriptor
+from regimage.model.digest import Digest
+from regimage.registry.client import RegistryProvider
+from regimage.registry.credentials import CredentialStore
 from tests.faults.proxy import FaultProxy, Rule
 from tests.lab.lab import Lab
 

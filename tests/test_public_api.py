@@ -12,7 +12,7 @@ import regimage
 from regimage import errors
 
 #: Modules whose every ``__all__`` name must be reachable from the package root.
-FULLY_EXPORTED = ["errors", "image", "provider"]
+FULLY_EXPORTED = ["errors", "image.image", "content.provider"]
 
 
 def test_all_names_resolve_to_their_defining_module() -> None:

@@ -21,12 +21,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from regimage.credentials import Credentials, CredentialStore
-from regimage.digest import Digest
 from regimage.errors import AuthenticationError, RegImageError
-from regimage.reference import Reference
-from regimage.registry import RegistryProvider
-from regimage.transport import RetryPolicy
+from regimage.http.transport import RetryPolicy
+from regimage.model.digest import Digest
+from regimage.model.reference import Reference
+from regimage.registry.client import RegistryProvider
+from regimage.registry.credentials import Credentials, CredentialStore
 from tests.expected_descriptors import config_descriptor, manifest_descriptor
 from tests.faults.proxy import FaultProxy, Record, Rule
 from tests.lab.lab import Lab

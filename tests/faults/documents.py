@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from regimage import mediatypes
+from regimage.model import mediatypes
 from tests.faults.server import Reply, Request
 
 __all__ = [

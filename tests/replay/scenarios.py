@@ -58,7 +58,7 @@ from regimage.errors import (
     RegImageError,
     UnsupportedMediaType,
 )
-from regimage.mediatypes import (
+from regimage.model.mediatypes import (
     DOCKER_CONFIG,
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,

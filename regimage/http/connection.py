@@ -1,0 +1,380 @@
+"""One HTTP/1.1 connection: an anyio byte stream (TCP, or TLS over it) spoken to through h11.
+
+h11 does the framing (Content-Length, chunked, HEAD, ``Connection: close``, keep-alive cycles);
+this module does the I/O around it, as cheaply as it can: one cancel scope per request for sending
+it and receiving the response head (its deadline moved before each socket operation, so that each
+one has the full ``write`` or ``read`` timeout, as httpx means them), and none at all for body
+chunks h11 already holds, which for a registry's small JSON answers is usually the whole body.
+
+Failures leave as httpx's exceptions, chained to their cause (``raise httpx.ConnectError(msg) from
+exc``: :mod:`regimage.http.responses` walks ``__cause__`` to tell a certificate error). Messages never carry
+the request's headers or query (timeouts name the origin). Cancellation passes untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import select
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+import h11
+import httpx
+
+from regimage.http import preconnect
+
+logger = logging.getLogger("regimage")
+
+__all__ = [
+    "MAX_HEAD_BYTES",
+    "READ_BYTES",
+    "Connect",
+    "Connection",
+    "connect_tcp",
+    "open_connection",
+]
+
+#: Bytes asked of the socket per read.
+READ_BYTES = 64 * 1024
+#: The most a response head (status line and headers) may take: more is a protocol error, not
+#: memory spent. (httpcore's bound, which regimage had until it spoke h11 itself.)
+MAX_HEAD_BYTES = 100 * 1024
+
+#: Opens a TCP connection to (host, port): :func:`connect_tcp`, or a test's stand-in.
+Connect = Callable[[str, int], Awaitable[anyio.abc.ByteStream]]
+
+#: What a socket that broke (reset, closed under us, refused by the TLS layer) raises.
+_BROKEN = (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+
+
+async def connect_tcp(host: str, port: int) -> anyio.abc.ByteStream:
+    """A TCP connection (anyio's: happy eyeballs, ``TCP_NODELAY``)."""
+    return await anyio.connect_tcp(host, port)
+
+
+async def _adopt(pending: preconnect.Pending) -> anyio.abc.ByteStream | None:
+    """The connection :mod:`regimage.http.preconnect` opened at start-up, as a stream (waiting for
+    its handshakes to end), or None: it failed, went stale, or cannot be adopted."""
+    if pending.done:
+        sock = pending.result(0)
+    else:  # still connecting (a slow DNS lookup, say): wait for it rather than connect twice
+        sock = await anyio.to_thread.run_sync(
+            pending.result, preconnect.WAIT_SECONDS, abandon_on_cancel=True
+        )
+    if sock is None:
+        return None
+    stream: anyio.abc.ByteStream
+    if isinstance(sock, ssl.SSLSocket):
+        from regimage.http.ssl_stream import SSLSocketStream
+
+        stream = SSLSocketStream(sock)
+    else:
+        from_socket = getattr(anyio.abc.SocketStream, "from_socket", None)  # anyio >= 4.10
+        if from_socket is None:
+            sock.close()
+            return None
+        try:
+            stream = await from_socket(sock)
+        except (OSError, ValueError):  # closed meanwhile, or not connected after all
+            sock.close()
+            return None
+    logger.debug("%s:%d: using the connection opened at start-up", pending.host, pending.port)
+    return stream
+
+
+async def open_connection(
+    host: str,
+    port: int,
+    *,
+    origin: str,
+    tls: Callable[[], ssl.SSLContext] | None,
+    server_hostname: str | None,
+    connect_limit: float | None,
+    keepalive_expiry: float,
+    connect: Connect = connect_tcp,
+) -> Connection:
+    """Connect (and with ``tls``, which makes the TLS context, start TLS: SNI
+    ``server_hostname``) within ``connect_limit`` seconds for each step; ``origin`` names the
+    server in messages. A connection :mod:`regimage.http.preconnect` opened for this host, port and
+    TLS is taken instead (then no context is made here)."""
+    with anyio.CancelScope(deadline=_deadline(connect_limit)) as scope:
+        pending = (
+            preconnect.claim(host, port, tls=tls is not None, server_hostname=server_hostname)
+            if connect is connect_tcp  # (a test's stand-in connects by itself)
+            else None
+        )
+        adopted = None if pending is None else await _adopt(pending)
+        if adopted is not None:
+            return Connection(adopted, origin, keepalive_expiry=keepalive_expiry)
+        try:
+            stream = await connect(host, port)
+        except (OSError, anyio.BrokenResourceError) as exc:
+            raise httpx.ConnectError(_reason(exc)) from exc
+        if tls is not None:
+            # Imported here: ~10 ms of start-up that a process using only plain HTTP (or only
+            # its cache) never needs.
+            from anyio.streams.tls import TLSStream
+
+            scope.deadline = _deadline(connect_limit)
+            try:
+                stream = await TLSStream.wrap(
+                    stream,
+                    hostname=server_hostname or host,
+                    ssl_context=tls(),  # made on the first connection that needs it
+                    standard_compatible=False,  # no close_notify round trip, as browsers do
+                )
+            except BaseException as exc:
+                await _close_stream(stream)
+                if isinstance(exc, anyio.EndOfStream):
+                    raise httpx.ConnectError(
+                        "the server closed the connection during the TLS handshake"
+                    ) from exc
+                # ValueError: a host name the TLS layer refuses (an empty or dotted SNI).
+                if isinstance(exc, (OSError, anyio.BrokenResourceError, ValueError)):
+                    raise httpx.ConnectError(_reason(exc)) from exc
+                raise
+        return Connection(stream, origin, keepalive_expiry=keepalive_expiry)
+    # Only reached when the scope's own deadline passed (a caller's cancellation propagates).
+    raise httpx.ConnectTimeout(f"timed out connecting to {origin}")
+
+
+class Connection:
+    """One HTTP/1.1 connection: send a request, receive its head, stream its body, then serve
+    again (keep-alive) or be closed. Not for concurrent use: the pool lends it to one request at
+    a time."""
+
+    __slots__ = (
+        "_expires_at",
+        "_h11",
+        "_keepalive",
+        "_poll",
+        "_read_timeout",
+        "_stream",
+        "closed",
+        "origin",
+        "served",
+    )
+
+    def __init__(
+        self, stream: anyio.abc.ByteStream, origin: str, *, keepalive_expiry: float
+    ) -> None:
+        self._stream = stream
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
+        self._keepalive = keepalive_expiry
+        # A fresh connection is idle too: one opened ahead of need expires like a used one.
+        self._expires_at = time.monotonic() + keepalive_expiry
+        self._read_timeout: float | None = None
+        self._poll: select.poll | None = None
+        self.origin = origin
+        self.served = 0
+        self.closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else self._h11.our_state.__name__.lower()
+        return f"<Connection({self.origin}, {state}, served={self.served})>"
+
+    # ── keep-alive ──────────────────────────────────────────────────────────────────────────────
+
+    def usable(self) -> bool:
+        """Whether this idle connection can take a request now: open, not expired, and not
+        readable (an idle socket that has something to read was closed by the server)."""
+        if self.closed or time.monotonic() > self._expires_at:
+            return False
+        # Only once it has served: a TLS 1.3 server sends its session tickets after the
+        # handshake, so a fresh TLS connection may be readable and perfectly well.
+        return self.served == 0 or not self._readable()
+
+    def _readable(self) -> bool:
+        poll = self._poll
+        if poll is None:
+            raw = anyio.abc.SocketAttribute.raw_socket
+            sock: socket.socket | None = self._stream.extra(raw, None)  # noqa: S610 - not Django
+            if sock is None:
+                return False  # not a socket (a test's stream): nothing to ask
+            if not hasattr(select, "poll"):  # pragma: no cover - Windows
+                return bool(select.select([sock], [], [], 0)[0])
+            poll = self._poll = select.poll()
+            poll.register(sock, select.POLLIN)
+        return bool(poll.poll(0))
+
+    def finish(self) -> bool:
+        """After the response was closed: True (and ready for the next request) when the
+        exchange completed and both sides keep the connection; False when it must be closed.
+
+        A response closed before its body was read keeps the connection only when the rest of
+        the body is already buffered here (small answers): reading a body off the network just
+        to save a connection could take longer than opening another one.
+        """
+        h = self._h11
+        if self.closed:
+            return False
+        if h.their_state is h11.SEND_BODY:
+            self._drain_buffered()
+        if h.our_state is not h11.DONE or h.their_state is not h11.DONE:
+            return False  # incomplete, an error, or a "Connection: close" from either side
+        if h.trailing_data[0]:
+            return False  # bytes past the response: nothing a next request should read
+        h.start_next_cycle()
+        self._expires_at = time.monotonic() + self._keepalive
+        return True
+
+    def _drain_buffered(self) -> None:
+        """Consume what is left of the body from h11's buffer, without any I/O."""
+        try:
+            while isinstance(self._h11.next_event(), h11.Data):
+                pass
+        except h11.ProtocolError:
+            pass  # the connection is in ERROR: finish() closes it
+
+    async def aclose(self) -> None:
+        """Close the socket, even from a cancelled task."""
+        if not self.closed:
+            self.closed = True
+            await _close_stream(self._stream)
+
+    # ── one exchange ────────────────────────────────────────────────────────────────────────────
+
+    async def send_request(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: AsyncIterable[bytes],
+        timeouts: Mapping[str, float | None],
+    ) -> h11.Response:
+        """Send a request and receive the head of its response (1xx ones are skipped).
+
+        One cancel scope covers both: its deadline is moved before each socket operation (so
+        producing the next chunk of ``body`` counts against the write timeout too). A write
+        that fails is not reported at once: a server may answer (a 413, say) and close before
+        reading the whole request, so its answer is read; without one, the read fails.
+        """
+        h = self._h11
+        head = self._request_head(method, target, headers)
+        self.served += 1
+        self._read_timeout = read_timeout = timeouts.get("read")
+        write_timeout = timeouts.get("write")
+        stream = self._stream
+        reading = False
+        with anyio.CancelScope(deadline=_deadline(write_timeout)) as scope:
+            try:
+                if head:
+                    await stream.send(head)
+                async for chunk in body:
+                    if chunk:
+                        data = h.send(h11.Data(data=chunk))
+                        if data:
+                            scope.deadline = _deadline(write_timeout)
+                            await stream.send(data)
+                end = h.send(h11.EndOfMessage())
+                if end:
+                    scope.deadline = _deadline(write_timeout)
+                    await stream.send(end)
+            except h11.LocalProtocolError as exc:  # a body longer or shorter than declared
+                raise httpx.LocalProtocolError(str(exc)) from exc
+            except _BROKEN:
+                pass  # read the answer the server may have sent before closing (see above)
+            reading = True
+            while True:
+                event = self._next_event()
+                if event is h11.NEED_DATA:
+                    scope.deadline = _deadline(read_timeout)
+                    await self._receive()
+                elif isinstance(event, h11.Response):
+                    return event
+                # else an InformationalResponse (100 Continue, 103 Early Hints): wait on
+        if reading:
+            raise httpx.ReadTimeout(f"timed out waiting for the response from {self.origin}")
+        raise httpx.WriteTimeout(f"timed out sending the request to {self.origin}")
+
+    def _request_head(
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> bytes | None:
+        try:
+            return self._h11.send(h11.Request(method=method, target=target, headers=headers))
+        except h11.LocalProtocolError as exc:
+            problem = _invalid_request(exc, headers)
+        # Raised outside the handler: h11's message may quote a header's value (an
+        # Authorization), so it must not stay attached, not even as __context__.
+        raise httpx.LocalProtocolError(problem)
+
+    async def receive_body(self) -> bytes | None:
+        """The next chunk of the response body, or None at its end.
+
+        Bytes h11 already holds are returned without I/O; only a read from the socket gets a
+        cancel scope (the ``read`` timeout), and it ends before the chunk is handed on.
+        """
+        while True:
+            event = self._next_event()
+            if isinstance(event, h11.Data):
+                return bytes(event.data)
+            if event is not h11.NEED_DATA:
+                return None  # EndOfMessage (a close-delimited body ends with the connection)
+            timeout = self._read_timeout
+            if timeout is None:
+                await self._receive()
+                continue
+            with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
+                await self._receive()
+            if scope.cancelled_caught:
+                raise httpx.ReadTimeout(f"timed out reading the response from {self.origin}")
+
+    def _next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        try:
+            return self._h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            # h11 tells what broke (a bad status line, a body cut short, a head over the bound);
+            # what it quotes comes from the server, never from the request.
+            raise httpx.RemoteProtocolError(str(exc)) from exc
+
+    async def _receive(self) -> None:
+        try:
+            data = await self._stream.receive(READ_BYTES)
+        except anyio.EndOfStream:
+            data = b""
+        except _BROKEN as exc:
+            raise httpx.ReadError(f"connection broken: {_reason(exc)}") from exc
+        if not data and self._h11.their_state is h11.SEND_RESPONSE:
+            raise httpx.RemoteProtocolError("the server closed the connection without a response")
+        self._h11.receive_data(data)
+
+
+def _deadline(timeout: float | None) -> float:
+    return math.inf if timeout is None else anyio.current_time() + timeout
+
+
+def _reason(exc: BaseException) -> str:
+    """What an OS or anyio error says, or what caused it (anyio's own often say nothing)."""
+    while not str(exc) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc) or type(exc).__name__
+
+
+def _invalid_request(exc: h11.LocalProtocolError, headers: list[tuple[bytes, bytes]]) -> str:
+    """h11's complaint about a request it will not send, without a header's value: h11 quotes
+    the value (an ``Authorization`` with a stray newline would end up in a log)."""
+    message = str(exc)
+    if not message.startswith("Illegal header value"):
+        return message  # names, the method, the target's characters: no secret quoted
+    for name, value in headers:
+        try:
+            h11.Response(status_code=200, headers=[(name, value)])  # no Host needed
+        except h11.LocalProtocolError as probe:
+            if not str(probe).startswith("Illegal header value"):
+                continue
+            shown = name.decode("ascii", "replace")
+            return f"illegal characters in the value of the request header {shown!r}"
+    return "illegal characters in a request header value"  # pragma: no cover - found above
+
+
+async def _close_stream(stream: anyio.abc.AsyncResource) -> None:
+    with anyio.CancelScope(shield=True):
+        with contextlib.suppress(*_BROKEN):
+            await stream.aclose()

@@ -1,0 +1,427 @@
+"""The innermost transport: one bounded pool of HTTP/1.1 connections per origin, in constant time.
+
+A pool that re-examines every connection (a socket poll each) whenever a request starts or ends
+spends most of a large batch's CPU on that scan (DESIGN.md §10). Here each origin (scheme, host,
+port) has its own pool: a stack of idle connections (the most recently used is taken first), a
+count of connections, a limit, and a FIFO of waiters. Taking a connection, giving it back and
+handing it to the next waiter are O(1), and a request waiting for a connection costs nothing until
+one is handed to it.
+
+The connections are regimage's own (:mod:`regimage.http.connection`: anyio streams and h11), not
+httpcore's: httpcore costs start-up time, imports trio whenever it is installed, and wraps every
+socket read in a cancel scope. :class:`PoolTransport` is the ``httpx.AsyncBaseTransport`` over the
+pool. Because the pool opens connections itself it can also open them ahead of need
+(:meth:`ConnectionPool.preconnect`), while a batch waits for its tokens.
+
+Under pytest-httpx, pass ``transport=httpx.AsyncHTTPTransport()`` to the provider: pytest-httpx
+mocks that class, not this one.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import anyio
+import httpx
+
+from regimage.http.connection import Connect, Connection, connect_tcp, open_connection
+
+logger = logging.getLogger("regimage")
+
+__all__ = [
+    "DEFAULT_CONNECTIONS_PER_ORIGIN",
+    "KEEPALIVE_SECONDS",
+    "ConnectionPool",
+    "PoolTransport",
+]
+
+#: Connections kept per origin at most (requests beyond it wait for one).
+DEFAULT_CONNECTIONS_PER_ORIGIN = 64
+#: How long an idle connection is kept for reuse.
+KEEPALIVE_SECONDS = 5.0
+#: Methods that may be sent again on a fresh connection when a reused one turned out dead.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: What a reused keep-alive connection the server had closed fails with.
+_STALE_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+#: Pools are keyed by (scheme, host, port), as httpx's URL gives them.
+_OriginKey = tuple[bytes, bytes, int]
+
+
+@dataclass(slots=True)
+class PoolStats:
+    """What a pool did: connections opened (``preconnected`` of them ahead of need), reused."""
+
+    opened: int = 0
+    preconnected: int = 0
+    reused: int = 0
+    waited: int = 0
+    peak: int = 0
+    failed: int = 0
+
+
+class _Waiter:
+    """A request waiting for a connection: handed one (or leave to open one) by a release."""
+
+    __slots__ = ("cancelled", "connection", "event", "granted")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.granted = False
+        self.cancelled = False
+        self.connection: Connection | None = None
+
+
+class _Origin:
+    """The connections of one origin: idle ones (a stack), how many exist, who waits."""
+
+    __slots__ = ("count", "host", "idle", "label", "limit", "port", "tls", "waiters")
+
+    def __init__(self, key: _OriginKey, limit: int) -> None:
+        scheme, host, port = key
+        self.host = host.decode("ascii")
+        self.port = port
+        self.tls = scheme == b"https"
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self.label = f"{scheme.decode('ascii')}://{shown}:{port}"
+        self.limit = limit
+        self.idle: list[Connection] = []
+        self.count = 0  # open or being opened, idle or busy
+        self.waiters: deque[_Waiter] = deque()
+
+    def next_waiter(self) -> _Waiter | None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.cancelled:
+                return waiter
+        return None
+
+
+class ConnectionPool:
+    """HTTP/1.1 connections, at most ``max_per_origin`` per origin, handed out in O(1).
+
+    ``tls`` makes the TLS context, called once, on the first HTTPS connection (loading CA
+    certificates costs milliseconds). ``connect`` opens TCP connections (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        tls: Callable[[], ssl.SSLContext],
+        *,
+        max_per_origin: int = DEFAULT_CONNECTIONS_PER_ORIGIN,
+        keepalive_expiry: float = KEEPALIVE_SECONDS,
+        connect: Connect = connect_tcp,
+    ) -> None:
+        if max_per_origin < 1:
+            raise ValueError(f"max_per_origin must be at least 1, got {max_per_origin}")
+        self._tls_factory = tls
+        self._tls: ssl.SSLContext | None = None
+        self.max_per_origin = max_per_origin
+        self._keepalive_expiry = keepalive_expiry
+        self._connect_tcp = connect
+        self._origins: dict[_OriginKey, _Origin] = {}
+        self._closed = False
+        self.stats = PoolStats()
+
+    def __repr__(self) -> str:
+        idle = sum(len(o.idle) for o in self._origins.values())
+        total = sum(o.count for o in self._origins.values())
+        return f"<ConnectionPool(busy={total - idle}, idle={idle})>"
+
+    def connections(self, url: str | httpx.URL | None = None) -> int:
+        """Connections open (or being opened) to ``url``'s origin, or to every origin."""
+        if url is None:
+            return sum(o.count for o in self._origins.values())
+        state = self._origins.get(_key(httpx.URL(str(url))))
+        return 0 if state is None else state.count
+
+    def _state(self, key: _OriginKey) -> _Origin:
+        state = self._origins.get(key)
+        if state is None:
+            state = self._origins[key] = _Origin(key, self.max_per_origin)
+        return state
+
+    # ── taking and giving back ──────────────────────────────────────────────────────────────────
+
+    def _take_idle(self, state: _Origin) -> tuple[Connection | None, list[Connection]]:
+        """The most recently used idle connection still usable, and the dead ones found."""
+        dead: list[Connection] = []
+        while state.idle:
+            connection = state.idle.pop()
+            if connection.usable():
+                return connection, dead
+            dead.append(connection)
+            state.count -= 1
+        return None, dead
+
+    async def _acquire(self, state: _Origin, wait_limit: float | None) -> Connection | None:
+        """An idle connection, or None: the caller may open a new one (a slot is counted)."""
+        connection, dead = self._take_idle(state)
+        if dead:
+            await _close_all(dead)
+        if connection is not None:
+            return connection
+        if state.count < state.limit:
+            state.count += 1
+            self.stats.peak = max(self.stats.peak, state.count)
+            return None
+        waiter = _Waiter()
+        state.waiters.append(waiter)
+        self.stats.waited += 1
+        try:
+            if wait_limit is None:
+                await waiter.event.wait()
+            else:
+                with anyio.fail_after(wait_limit):
+                    await waiter.event.wait()
+        except BaseException as exc:
+            waiter.cancelled = True
+            if waiter.granted:  # handed something just as we gave up: pass it on
+                self._give(state, waiter.connection)
+            if isinstance(exc, TimeoutError):
+                raise httpx.PoolTimeout(
+                    f"no connection to {state.label} became free in {wait_limit} s"
+                ) from None
+            raise
+        return waiter.connection
+
+    def _give(self, state: _Origin, connection: Connection | None) -> None:
+        """Pass a usable connection (or, with None, the right to open one) to the next waiter;
+        with nobody waiting, keep the connection idle (or give the slot up)."""
+        waiter = state.next_waiter()
+        if waiter is not None:
+            waiter.granted = True
+            waiter.connection = connection
+            waiter.event.set()
+            return
+        if connection is None:
+            state.count -= 1
+        else:
+            state.idle.append(connection)
+
+    async def release(self, state: _Origin, connection: Connection) -> None:
+        """Take back a connection whose response was closed: reuse it if it can serve again."""
+        if not self._closed and connection.finish():
+            self._give(state, connection)
+            return
+        await _close_all([connection])
+        self._give(state, None)
+
+    # ── connecting ──────────────────────────────────────────────────────────────────────────────
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            context = self._tls_factory()
+            context.set_alpn_protocols(["http/1.1"])
+            self._tls = context
+        return self._tls
+
+    async def _connect(
+        self, state: _Origin, connect_limit: float | None, sni: str | None = None
+    ) -> Connection:
+        connection = await open_connection(
+            state.host,
+            state.port,
+            origin=state.label,
+            tls=self._ssl_context if state.tls else None,
+            server_hostname=sni,
+            connect_limit=connect_limit,
+            keepalive_expiry=self._keepalive_expiry,
+            connect=self._connect_tcp,
+        )
+        self.stats.opened += 1
+        return connection
+
+    async def preconnect(
+        self, url: str | httpx.URL, count: int, *, connect_limit: float = 30.0
+    ) -> int:
+        """Open up to ``count`` connections to ``url``'s origin ahead of need (bounded by the
+        limit, idle ones counted); returns how many were opened. Failures are left for the
+        requests themselves to meet."""
+        parsed = httpx.URL(str(url))
+        if self._closed or parsed.raw_scheme not in _DEFAULT_PORTS:
+            return 0
+        state = self._state(_key(parsed))
+        wanted = min(count - len(state.idle), state.limit - state.count)
+        if wanted <= 0:
+            return 0
+        state.count += wanted
+        self.stats.peak = max(self.stats.peak, state.count)
+        opened = 0
+
+        async def one() -> None:
+            nonlocal opened
+            try:
+                connection = await self._connect(state, connect_limit)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                logger.debug("preconnect to %s failed: %s", state.label, exc)
+                self.stats.failed += 1
+                self._give(state, None)
+                return
+            except BaseException:
+                self._give(state, None)
+                raise
+            opened += 1
+            self.stats.preconnected += 1
+            self._give(state, connection)
+
+        async with anyio.create_task_group() as group:
+            for _ in range(wanted):
+                group.start_soon(one)
+        return opened
+
+    # ── requests ────────────────────────────────────────────────────────────────────────────────
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` on a pooled connection; the response's body gives it back."""
+        url = request.url
+        scheme = url.raw_scheme
+        if scheme not in _DEFAULT_PORTS:
+            shown = scheme.decode("ascii", "replace")
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {shown!r}")
+        body = request.stream
+        if not isinstance(body, httpx.AsyncByteStream):
+            raise TypeError("PoolTransport needs an async request body")
+        timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
+        state = self._state(_key(url))
+        method = request.method
+        retried = False
+        while True:
+            connection = await self._acquire(state, timeouts.get("pool"))
+            reused = connection is not None
+            if connection is None:
+                if self._closed:  # (a closed pool has no idle connections)
+                    self._give(state, None)
+                    raise httpx.ConnectError("the connection pool is closed")
+                try:
+                    connection = await self._connect(
+                        state, timeouts.get("connect"), _sni(request.extensions.get("sni_hostname"))
+                    )
+                except BaseException:
+                    self._give(state, None)
+                    raise
+            else:
+                self.stats.reused += 1
+            try:
+                head = await connection.send_request(
+                    method.encode("ascii"), url.raw_path, request.headers.raw, body, timeouts
+                )
+            except BaseException as exc:
+                await _close_all([connection])
+                self._give(state, None)
+                # A kept-alive connection the server had closed meanwhile: once more, fresh.
+                if (
+                    reused
+                    and not retried
+                    and method in _IDEMPOTENT
+                    and isinstance(exc, _STALE_ERRORS)
+                ):
+                    retried = True
+                    continue
+                raise
+            return httpx.Response(
+                status_code=head.status_code,
+                headers=head.headers.raw_items(),
+                stream=_ResponseStream(self, state, connection),
+                extensions={
+                    "http_version": b"HTTP/" + head.http_version,
+                    "reason_phrase": head.reason,
+                },
+            )
+
+    async def __aenter__(self) -> ConnectionPool:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every idle connection; busy ones close when their response is closed."""
+        self._closed = True
+        idle = [c for state in self._origins.values() for c in state.idle]
+        for state in self._origins.values():
+            state.count -= len(state.idle)
+            state.idle.clear()
+        await _close_all(idle)
+
+
+def _key(url: httpx.URL) -> _OriginKey:
+    scheme = url.raw_scheme
+    return scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+def _sni(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+async def _close_all(connections: Iterable[Connection]) -> None:
+    for connection in connections:
+        await connection.aclose()  # shielded: closes even in a cancelled task
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """A response body read off its connection; the connection goes back to the pool at the
+    end of the body or when the response is closed, whichever comes first.
+
+    An iterator object rather than an async generator: nothing to finalise, and no cancel scope
+    can be left open across a ``yield``.
+    """
+
+    __slots__ = ("_connection", "_done", "_pool", "_state")
+
+    def __init__(self, pool: ConnectionPool, state: _Origin, connection: Connection) -> None:
+        self._pool = pool
+        self._state = state
+        self._connection = connection
+        self._done = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            chunk = await self._connection.receive_body()
+        except BaseException:
+            await self.aclose()
+            raise
+        if chunk is None:
+            await self.aclose()
+            raise StopAsyncIteration
+        return chunk
+
+    async def aclose(self) -> None:
+        if not self._done:
+            self._done = True
+            await self._pool.release(self._state, self._connection)
+
+
+class PoolTransport(httpx.AsyncBaseTransport):
+    """An ``httpx.AsyncBaseTransport`` over a :class:`ConnectionPool` (HTTP/1.1, no proxies)."""
+
+    def __init__(
+        self,
+        tls: Callable[[], ssl.SSLContext],
+        *,
+        max_per_origin: int = DEFAULT_CONNECTIONS_PER_ORIGIN,
+        keepalive_expiry: float = KEEPALIVE_SECONDS,
+        connect: Connect = connect_tcp,
+    ) -> None:
+        self.pool = ConnectionPool(
+            tls, max_per_origin=max_per_origin, keepalive_expiry=keepalive_expiry, connect=connect
+        )
+
+    def __repr__(self) -> str:
+        return f"<PoolTransport({self.pool!r})>"
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.pool.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()

@@ -1,0 +1,1 @@
+"""The OCI Distribution client: RegistryProvider, its session, auth and credentials."""

@@ -1,0 +1,400 @@
+"""regimage.http.preconnect: a TCP connection opened in a thread at start-up, then adopted by the pool."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from regimage.errors import NetworkError
+from regimage.http import preconnect
+from regimage.http import tls as _tls
+from regimage.registry.client import RegistryProvider
+from regimage.registry.credentials import Credentials, CredentialStore
+from tests.lab.lab import Lab
+
+
+@pytest.fixture(autouse=True)
+def nothing_left() -> Iterator[None]:
+    yield
+    preconnect.discard()
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(5)
+    yield server
+    server.close()
+
+
+def port_of(server: socket.socket) -> int:
+    return int(server.getsockname()[1])
+
+
+def wait_done(host: str, port: int) -> preconnect.Pending:
+    pending = preconnect.claim(host, port)
+    assert pending is not None
+    deadline = time.monotonic() + 5
+    while not pending.done and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return pending
+
+
+def test_a_started_connection_is_claimed_once(listener: socket.socket) -> None:
+    port = port_of(listener)
+    preconnect.start("127.0.0.1", port)
+    preconnect.start("127.0.0.1", port)  # once per host and port
+    accepted, _ = listener.accept()
+    pending = preconnect.claim("127.0.0.1", port)
+    assert pending is not None
+    assert preconnect.claim("127.0.0.1", port) is None
+    sock = pending.result(5)
+    assert sock is not None
+    try:
+        assert sock.getpeername()[1] == port
+        assert not sock.getblocking()
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        sock.close()
+        accepted.close()
+    listener.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        listener.accept()  # the second start opened nothing
+
+
+def test_nothing_is_claimed_for_another_host_or_port(listener: socket.socket) -> None:
+    preconnect.start("127.0.0.1", port_of(listener))
+    assert preconnect.claim("127.0.0.1", port_of(listener) + 1) is None
+    assert preconnect.claim("localhost", port_of(listener)) is None
+
+
+def test_a_refused_connection_leaves_nothing_to_use() -> None:
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = port_of(closed)
+    closed.close()
+    preconnect.start("127.0.0.1", port)
+    assert wait_done("127.0.0.1", port).result(5) is None
+
+
+def test_a_socket_left_too_long_is_closed_not_used(
+    listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(preconnect, "MAX_AGE_SECONDS", 0.0)
+    preconnect.start("127.0.0.1", port_of(listener))
+    accepted, _ = listener.accept()
+    pending = wait_done("127.0.0.1", port_of(listener))
+    time.sleep(0.01)
+    assert pending.result(5) is None
+    accepted.settimeout(5)
+    assert accepted.recv(1) == b""  # closed by us
+    accepted.close()
+
+
+def test_discard_closes_what_was_not_claimed(listener: socket.socket) -> None:
+    preconnect.start("127.0.0.1", port_of(listener))
+    accepted, _ = listener.accept()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # until the thread has the socket
+        time.sleep(0.005)
+        if "connected" in repr(preconnect._pending.get(("127.0.0.1", port_of(listener)))):
+            break
+    preconnect.discard()
+    accepted.settimeout(5)
+    assert accepted.recv(1) == b""
+    accepted.close()
+    assert preconnect.claim("127.0.0.1", port_of(listener)) is None
+
+
+@pytest.mark.integration
+@pytest.mark.anyio
+async def test_the_pool_adopts_the_connection_opened_at_start_up(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    host, port = lab.anonymous.host.rsplit(":", 1)
+    preconnect.start(host, int(port))
+    image = lab.corpus["oci-single"]
+    caplog.set_level(logging.DEBUG, logger="regimage")
+    async with RegistryProvider(
+        plain_http=True, credentials=CredentialStore(env={}, use_files=False)
+    ) as registry:
+        root = await registry.resolve(lab.anonymous.ref(image.reference))
+        pool = registry.pool
+        assert pool is not None
+        assert pool.stats.opened == 1
+    assert str(root.digest) == image.digest
+    assert "using the connection opened at start-up" in caplog.text
+    assert preconnect.claim(host, int(port)) is None
+
+
+@pytest.mark.integration
+@pytest.mark.anyio
+async def test_a_tls_connection_made_at_start_up_serves_the_provider(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The thread does the TLS handshake too (verified with the same CA as the provider)."""
+    host, port = lab.tls.host.rsplit(":", 1)
+    assert lab.tls.ca_file is not None
+    preconnect.start(host, int(port), tls=True, ca_file=lab.tls.ca_file)
+    image = lab.corpus["oci-single"]
+    caplog.set_level(logging.DEBUG, logger="regimage")
+    store = CredentialStore(Credentials(lab.username, lab.password), env={}, use_files=False)
+    async with RegistryProvider(ca_file=lab.tls.ca_file, credentials=store) as registry:
+        root = await registry.resolve(lab.tls.ref(image.reference))
+        data = await registry.fetch_manifest(lab.tls.ref(image.reference), root)
+        pool = registry.pool
+        assert pool is not None
+        assert pool.stats.opened == 1  # the adopted connection served every request
+    assert str(root.digest) == image.digest
+    assert len(data) == root.size
+    assert "using the connection opened at start-up" in caplog.text
+
+
+@pytest.mark.integration
+@pytest.mark.anyio
+async def test_an_untrusted_server_is_not_adopted_and_the_provider_reports_it(
+    lab: Lab, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "empty"))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    _tls.default_context.cache_clear()
+    host, port = lab.tls.host.rsplit(":", 1)
+    preconnect.start(host, int(port), tls=True)  # the lab CA is not trusted
+    caplog.set_level(logging.DEBUG, logger="regimage")
+    try:
+        async with RegistryProvider(
+            credentials=CredentialStore(env={}, use_files=False)
+        ) as registry:
+            with pytest.raises(NetworkError, match="certificate verify failed"):
+                await registry.resolve(lab.tls.ref(lab.corpus["oci-single"].reference))
+    finally:
+        _tls.default_context.cache_clear()
+    assert "using the connection opened at start-up" not in caplog.text
+
+
+def test_a_connection_of_the_wrong_kind_is_closed_not_adopted(listener: socket.socket) -> None:
+    port = port_of(listener)
+    preconnect.start("127.0.0.1", port)  # plain TCP
+    accepted, _ = listener.accept()
+    assert preconnect.claim("127.0.0.1", port, tls=True) is None  # TLS wanted: dropped
+    accepted.settimeout(5)
+    assert accepted.recv(1) == b""
+    accepted.close()
+
+
+# ── the probe: GET /v2/ while the program starts ──────────────────────────────────────────────────
+
+
+class OneAnswer:
+    """A server that reads one request head on its first connection and writes ``answer``."""
+
+    def __init__(self, listener: socket.socket, answer: bytes) -> None:
+        self.listener = listener
+        self.answer = answer
+        self.request = b""
+        self.connection: socket.socket | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.connection, _ = self.listener.accept()
+        self.connection.settimeout(5)
+        while b"\r\n\r\n" not in self.request:
+            data = self.connection.recv(4096)
+            if not data:
+                return
+            self.request += data
+        self.connection.sendall(self.answer)
+
+    def close(self) -> None:
+        self.thread.join(5)
+        if self.connection is not None:
+            self.connection.close()
+
+
+def answered(host: str, port: int, tls: bool = False) -> preconnect.Answer | None:
+    pending = preconnect.take_answer(host, port, tls=tls)
+    assert pending is not None
+    return pending.wait_answer(5)
+
+
+BEARER_401 = (
+    b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+    b'WWW-Authenticate: Bearer realm="http://127.0.0.1:%d/token",service="lab"\r\n'
+    b"Content-Length: 14\r\n\r\n"
+    b'{"errors": []}'
+)
+
+
+def test_a_probe_sends_get_v2_without_credentials_and_keeps_the_connection(
+    listener: socket.socket,
+) -> None:
+    realm = socket.create_server(("127.0.0.1", 0))
+    realm.settimeout(5)
+    server = OneAnswer(listener, BEARER_401 % port_of(realm))
+    port = port_of(listener)
+    try:
+        preconnect.start("127.0.0.1", port, probe=lambda: True)
+        answer = answered("127.0.0.1", port)
+        assert answer is not None
+        assert answer.status == 401
+        assert answer.challenges == (
+            f'Bearer realm="http://127.0.0.1:{port_of(realm)}/token",service="lab"',
+        )
+        head = server.request.decode("latin-1").split("\r\n")
+        assert head[0] == "GET /v2/ HTTP/1.1"
+        fields = {line.split(":", 1)[0].lower() for line in head[1:] if line}
+        assert fields == {"host", "user-agent", "accept"}  # no Authorization, no cookie
+        assert f"Host: 127.0.0.1:{port}" in head
+        # The registry's connection is still good for the next request...
+        pending = preconnect.claim("127.0.0.1", port)
+        assert pending is not None
+        sock = pending.result(5)
+        assert sock is not None
+        sock.close()
+        # ...and the token realm's host is being connected to, for the token request.
+        accepted, _ = realm.accept()
+        accepted.close()
+        assert preconnect.claim("127.0.0.1", port_of(realm)) is not None
+        assert preconnect.take_answer("127.0.0.1", port) is None  # taken once
+    finally:
+        server.close()
+        realm.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "then_close"),
+    [
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+            False,
+            id="close",
+        ),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (70 * 1024) + b"x" * (70 * 1024),
+            False,
+            id="long-body",
+        ),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", True, id="cut-short"),
+    ],
+)
+def test_a_probe_whose_connection_cannot_serve_again_hands_over_no_socket(
+    listener: socket.socket, answer: bytes, then_close: bool
+) -> None:
+    server = OneAnswer(listener, answer)
+    port = port_of(listener)
+    try:
+        preconnect.start("127.0.0.1", port, probe=lambda: True)
+        if then_close:
+            server.thread.join(5)
+            assert server.connection is not None
+            server.connection.close()
+        found = answered("127.0.0.1", port)
+        assert found is not None
+        assert found.status == 200
+        assert wait_done("127.0.0.1", port).result(5) is None
+    finally:
+        server.close()
+
+
+def test_garbage_is_no_answer(listener: socket.socket) -> None:
+    server = OneAnswer(listener, b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+    port = port_of(listener)
+    try:
+        preconnect.start("127.0.0.1", port, probe=lambda: True)
+        assert answered("127.0.0.1", port) is None
+        assert wait_done("127.0.0.1", port).result(5) is None
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("probe", [lambda: False, lambda: 1 / 0], ids=["declined", "failing"])
+def test_a_declined_probe_sends_nothing(listener: socket.socket, probe: Callable[[], bool]) -> None:
+    port = port_of(listener)
+    preconnect.start("127.0.0.1", port, probe=probe)
+    accepted, _ = listener.accept()
+    try:
+        assert answered("127.0.0.1", port) is None
+        accepted.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            accepted.recv(1)
+        sock = wait_done("127.0.0.1", port).result(5)
+        assert sock is not None
+        sock.close()
+    finally:
+        accepted.close()
+
+
+def test_without_a_probe_there_is_no_answer_to_take(listener: socket.socket) -> None:
+    preconnect.start("127.0.0.1", port_of(listener))
+    assert preconnect.take_answer("127.0.0.1", port_of(listener)) is None
+
+
+@pytest.mark.integration
+@pytest.mark.anyio
+async def test_the_provider_skips_the_401_with_the_answer_from_start_up(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The token registry: the thread learns the challenge and opens the token server's
+    connection; the provider's first request then carries a token (2 requests, not 3)."""
+    image = lab.corpus["oci-single"]
+    ref = lab.token.ref(image.reference)
+    counts = []
+    for probe in (False, True):
+        if probe:
+            host, port = lab.token.host.rsplit(":", 1)
+            preconnect.start(host, int(port), probe=lambda: True)
+        caplog.clear()
+        caplog.set_level(logging.DEBUG, logger="regimage")
+        async with RegistryProvider(
+            plain_http=True, credentials=CredentialStore(env={}, use_files=False)
+        ) as registry:
+            root = await registry.resolve(ref)
+            data = await registry.fetch_manifest(ref, root)
+            assert str(root.digest) == image.digest
+            assert len(data) == root.size
+            counts.append(registry.stats.as_dict())
+        if probe:
+            assert caplog.text.count("using the connection opened at start-up") == 2
+            assert "answered http://" in caplog.text
+    without, with_probe = counts
+    assert with_probe["token"] == without["token"] == 1
+    assert sum(with_probe.values()) == sum(without.values()) - 1  # no 401 for the provider
+
+
+@pytest.mark.integration
+@pytest.mark.anyio
+async def test_an_open_registry_answers_the_probe_and_needs_no_token(lab: Lab) -> None:
+    image = lab.corpus["oci-single"]
+    host, port = lab.anonymous.host.rsplit(":", 1)
+    preconnect.start(host, int(port), probe=lambda: True)
+    async with RegistryProvider(
+        plain_http=True, credentials=CredentialStore(env={}, use_files=False)
+    ) as registry:
+        root = await registry.resolve(lab.anonymous.ref(image.reference))
+        assert str(root.digest) == image.digest
+        assert registry.stats.total == 1
+        assert registry.pool is not None
+        assert registry.pool.stats.opened == 1
+
+
+@pytest.mark.integration
+@pytest.mark.anyio
+async def test_a_basic_challenge_learned_at_start_up_sends_the_credentials_at_once(
+    lab: Lab,
+) -> None:
+    assert lab.tls.ca_file is not None
+    host, port = lab.tls.host.rsplit(":", 1)
+    preconnect.start(host, int(port), tls=True, ca_file=lab.tls.ca_file, probe=lambda: True)
+    image = lab.corpus["oci-single"]
+    store = CredentialStore(Credentials(lab.username, lab.password), env={}, use_files=False)
+    async with RegistryProvider(ca_file=lab.tls.ca_file, credentials=store) as registry:
+        root = await registry.resolve(lab.tls.ref(image.reference))
+        assert str(root.digest) == image.digest
+        assert registry.stats.total == 1  # no 401 first
