@@ -35,7 +35,6 @@ import httpx
 import regimage.http.responses as _http
 from regimage._concurrency import gather_limited
 from regimage.errors import (
-    AuthenticationError,
     InvalidChallenge,
     InvalidDocument,
     RegImageError,
@@ -46,6 +45,7 @@ from regimage.model.challenge import Challenge, parse_challenges
 from regimage.model.ratelimit import RateLimit, RateLimits
 from regimage.model.reference import is_loopback_host
 from regimage.registry.credentials import Credentials, CredentialStore
+from regimage.registry.realm import check_realm, netloc
 
 __all__ = [
     "CLIENT_ID",
@@ -142,10 +142,6 @@ def _scope_repository(scope: str) -> str:
     return rest.rpartition(":")[0]
 
 
-def _netloc(url: httpx.URL) -> str:
-    return url.netloc.decode("ascii")
-
-
 def _basic_header(creds: Credentials) -> str:
     raw = f"{creds.username or ''}:{creds.password or ''}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
@@ -231,7 +227,7 @@ class RegistryAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        host = _netloc(request.url)
+        host = netloc(request.url)
         repository, scopes = scopes_for_path(request.url.path)
         creds = await self._credentials.get(host, repository)
         if request.method == "HEAD" and host in self._head_refused and _is_blob(request):
@@ -277,7 +273,7 @@ class RegistryAuth(httpx.Auth):
         response.extensions[_http.CREDENTIALS_SENT] = sent.credentials
         before = self.rate_limits.get(host)
         for answer in (*response.history, response):
-            if "ratelimit-limit" in answer.headers and _netloc(answer.request.url) == host:
+            if "ratelimit-limit" in answer.headers and netloc(answer.request.url) == host:
                 self.rate_limits.observe(host, answer.headers.multi_items())
         budget = self.rate_limits.get(host)
         if budget is not None and budget != before:
@@ -287,7 +283,7 @@ class RegistryAuth(httpx.Auth):
 
     def _challenge_to_answer(self, host: str, response: httpx.Response) -> Challenge | None:
         """The challenge of a 401 from the registry itself (not from a host it redirected to)."""
-        if response.status_code != 401 or _netloc(response.request.url) != host:
+        if response.status_code != 401 or netloc(response.request.url) != host:
             return None
         return self._challenge_of(response)
 
@@ -302,9 +298,9 @@ class RegistryAuth(httpx.Auth):
         body is not read), and this host's blob HEADs go as GET from then on; a refused GET asks
         the registry once more, for a fresh URL.
         """
-        if not response.history or _netloc(response.request.url) == host:
+        if not response.history or netloc(response.request.url) == host:
             return None
-        target = _netloc(response.request.url)
+        target = netloc(response.request.url)
         status = response.status_code
         if request.method == "HEAD" and status in _HEAD_REFUSED_STATUSES:
             logger.debug(
@@ -402,7 +398,7 @@ class RegistryAuth(httpx.Auth):
 
     @staticmethod
     def _secure(url: httpx.URL) -> bool:
-        return url.scheme == "https" or is_loopback_host(_netloc(url))
+        return url.scheme == "https" or is_loopback_host(netloc(url))
 
     # ── the token cache ───────────────────────────────────────────────────────────────────────────
 
@@ -462,30 +458,7 @@ class RegistryAuth(httpx.Auth):
     def _check_realm(
         self, host: str, registry_url: httpx.URL, challenge: Challenge, creds: bool
     ) -> httpx.URL:
-        realm = challenge.realm
-        if not realm:
-            raise AuthenticationError(f"{host} asked for a Bearer token but named no realm")
-        try:
-            url = httpx.URL(realm)
-        except (httpx.InvalidURL, TypeError, ValueError):
-            url = None
-        if url is None or url.scheme not in ("http", "https") or not url.host:
-            raise AuthenticationError(
-                f"{host} named a token realm that is not an http(s) URL: "
-                f"{_http.redact_url(realm)!r}"
-            )
-        if creds and url.scheme == "http":
-            local = (
-                registry_url.scheme == "http"
-                and is_loopback_host(host)
-                and is_loopback_host(_netloc(url))
-            )
-            if not local:
-                raise AuthenticationError(
-                    f"refusing to send the credentials for {host} to the plain-HTTP token realm "
-                    f"{_http.redact_url(url)}: only a loopback registry may use one"
-                )
-        return url
+        return check_realm(host, registry_url, challenge.realm, with_credentials=creds)
 
     async def _fetch_token(
         self,
@@ -637,7 +610,7 @@ class RegistryAuth(httpx.Auth):
     def observe(self, response: httpx.Response) -> Challenge | None:
         """Learn from an unauthenticated answer (a ``/v2/`` ping): a 401's challenge is remembered
         for its host, a 2xx marks the host as needing no auth."""
-        host = _netloc(response.request.url)
+        host = netloc(response.request.url)
         if response.status_code == 401:
             challenge = self._challenge_of(response)
             if challenge is not None:
@@ -665,7 +638,7 @@ class RegistryAuth(httpx.Auth):
         is fetched), or fails, leaves the requests themselves to authenticate and report errors.
         """
         url = httpx.URL(str(base_url))
-        host = _netloc(url)
+        host = netloc(url)
         wanted = sorted({s for s in scopes if s})
         if not wanted or host in self._open_hosts:
             return
