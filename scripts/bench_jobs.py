@@ -1,9 +1,10 @@
 """The benchmark's jobs, one per process: ``python scripts/bench_jobs.py JOB [options]``.
 
 Run by ``scripts/bench.py`` in the benchmark's own venv, where the peers are installed. Each job
-does one thing through the public API of one client and prints one JSON line: ``wall`` and
-``cpu`` (seconds, of the job itself: imports and interpreter start excluded; the caller measures
-the whole process too), ``ok`` (references answered), ``errors`` (the first few messages).
+does one thing through the public API of one client (regimage's root names) and prints one JSON
+line: ``wall`` and ``cpu`` (seconds, of the job itself: imports and interpreter start excluded;
+the caller measures the whole process tree too), ``ok`` (references answered), ``errors`` (the
+first few messages).
 
 Jobs: ``regimage-batch`` (the library: ``authorize`` then ``Image.resolve`` + ``size`` for every
 reference, all at once), ``drca-batch`` (docker-registry-client-async: ``get_manifest`` for every
@@ -53,8 +54,7 @@ def _split(ref: str) -> tuple[str, str, str]:
 def regimage_batch(args: argparse.Namespace) -> dict[str, Any]:
     import anyio
 
-    from regimage.image.image import Image
-    from regimage.registry.client import RegistryProvider
+    from regimage import Image, RegistryProvider
 
     refs = _refs(args.refs)
     result: dict[str, Any] = {"ok": 0, "errors": []}
@@ -242,7 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["modules"] = len(sys.modules)
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
-    os._exit(0)  # no interpreter teardown in the numbers of the next job
+    # No interpreter teardown in the process's numbers, for every job alike (the comparisons
+    # use the job's own wall and CPU; the process's are recorded too).
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(autouse=True)
 def no_early_connections(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI opens its registry's TCP connection at start-up (regimage.http.preconnect). In-process
+    """The CLI opens its registry's TCP connection at start-up (regimage.cli.preconnect). In-process
     CLI tests name fake and real-world hosts that must never be looked up: off, unless a test
-    turns it back on (tests/http/test_preconnect.py)."""
+    turns it back on (tests/registry/test_preconnect.py)."""
     monkeypatch.setenv("REGIMAGE_PRECONNECT", "0")

@@ -33,7 +33,7 @@ from regimage.errors import (
     SizeMismatch,
     UnsupportedMediaType,
 )
-from regimage.http.transport import RetryPolicy
+from regimage.http.retry import RetryPolicy
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.reference import Reference

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from regimage.errors import RegImageError
-from regimage.http.responses import parse_error_body, parse_retry_after_seconds, redact_url
+from regimage.http.error_body import parse_error_body
+from regimage.http.redaction import redact_url
+from regimage.http.status import parse_retry_after_seconds
 from regimage.model import mediatypes
 from regimage.model._json import loads_object
 from regimage.model.challenge import parse_challenges
@@ -36,9 +37,10 @@ from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.image_config import ImageConfig
 from regimage.model.manifest import Index, Manifest, Schema1Manifest, parse_document
-from regimage.model.platforms import Platform, matcher_for
+from regimage.model.platform import Platform
+from regimage.model.platform_match import matcher_for
 from regimage.model.reference import Reference
-from regimage.registry.auth import scopes_for_path
+from regimage.registry.scopes import scopes_for_path
 
 FUZZ = os.environ.get("REGIMAGE_FUZZ", "") not in ("", "0")
 #: Examples each parser gets: in the fuzz profile (scripts/fuzz) and in the default (CI) one.

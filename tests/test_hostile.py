@@ -32,11 +32,11 @@ from regimage.errors import (
     SizeLimitExceeded,
     WalkLimitExceeded,
 )
-from regimage.http.transport import RetryPolicy
+from regimage.http.retry import RetryPolicy
 from regimage.image.image import Image
 from regimage.model import mediatypes
 from regimage.model.digest import Digest
-from regimage.model.platforms import Platform
+from regimage.model.platform import Platform
 from regimage.registry.client import MAX_MANIFEST_BYTES, RegistryProvider
 from regimage.registry.credentials import Credentials, CredentialStore
 from tests.faults.documents import (

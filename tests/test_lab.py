@@ -23,9 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.lab import __main__ as lab_cli
-from tests.lab import builder
-from tests.lab import corpus as corpus_module
+from tests.lab import __main__ as lab_cli, builder, corpus as corpus_module
 from tests.lab.builder import ACCEPT, OCI_INDEX, Pusher, PushStats
 from tests.lab.expected import ExpectedImage, chain_ids
 from tests.lab.lab import FLAVOURS, Lab, LabRegistry, load_expected

@@ -25,7 +25,7 @@ from regimage.errors import (
     RegistryError,
     SizeMismatch,
 )
-from regimage.http.transport import RetryPolicy
+from regimage.http.retry import RetryPolicy
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.registry.client import RegistryProvider

@@ -12,7 +12,7 @@ import regimage
 from regimage import errors
 
 #: Modules whose every ``__all__`` name must be reachable from the package root.
-FULLY_EXPORTED = ["errors", "image.image", "content.provider"]
+FULLY_EXPORTED = ["errors", "image.image", "image.answers", "content.provider"]
 
 
 def test_all_names_resolve_to_their_defining_module() -> None:
@@ -56,3 +56,20 @@ def test_import_is_lazy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_type_checkers_see_exactly_the_exports() -> None:
+    """The ``if TYPE_CHECKING:`` re-exports (for type checkers) name each export at its home."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(regimage.__file__).read_text(encoding="utf-8"))
+    seen: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom), ast.unparse(imp)
+                for alias in imp.names:
+                    assert alias.asname == alias.name, f"{alias.name}: re-export as itself"
+                    seen[alias.name] = (imp.module or "").removeprefix("regimage.")
+    assert seen == regimage._EXPORTS

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from regimage.errors import AuthenticationError, RegImageError
-from regimage.http.transport import RetryPolicy
+from regimage.http.retry import RetryPolicy
 from regimage.model.digest import Digest
 from regimage.model.reference import Reference
 from regimage.registry.client import RegistryProvider

@@ -1,8 +1,9 @@
-"""The CLI's commands: each resolves a reference through :class:`regimage.cli.core.Session` and writes one
-answer. Text for people by default, ``--json`` (schema documented in :mod:`regimage.cli.core`) for scripts.
+"""The CLI's commands: each resolves a reference through :class:`regimage.cli.session.Session` and
+writes one answer. Text for people by default, ``--json`` (schema documented in
+:mod:`regimage.cli.core`) for scripts.
 
-Machinery for :mod:`regimage.cli.core`: the library is imported inside each command so that ``--help`` and
-``--version`` import neither httpx nor anyio.
+The library comes through the session, which imports it when a command first needs it: the parser
+names these coroutines, and ``--help`` imports neither httpx nor anyio.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from regimage.cli.output import size_text, table, write_bytes, write_json
+from regimage.cli.session import Session
+from regimage.model.reference import Reference
 
 if TYPE_CHECKING:
-    from regimage.cli.core import Session
-    from regimage.image.image import Image, ImageSize, PlatformSize, PlatformSizes
+    from regimage.image.answers import ImageSize, PlatformSize, PlatformSizes
+    from regimage.image.image import Image
     from regimage.model.descriptor import Descriptor
-    from regimage.model.platforms import Platform
+    from regimage.model.platform import Platform
 
 #: The annotation buildx puts on an attestation manifest's index entry: the manifest it attests.
 ATTESTED_DIGEST = "vnd.docker.reference.digest"
@@ -277,8 +280,6 @@ def _rate_limit_document(session: Session, text: str) -> dict[str, Any] | None:
     """The pull budget ``text``'s registry stated during the command (Docker Hub), or None."""
     if text.startswith("oci:"):
         return None
-    from regimage.model.reference import Reference
-
     budget = session.rate_limit(Reference.parse(text).api_host)
     if budget is None:
         return None
@@ -330,21 +331,9 @@ def _one_line(text: str | None, limit: int = 120) -> str:
 
 async def tags(session: Session, args: argparse.Namespace) -> int:
     """``regimage tags``."""
-    from regimage.errors import InvalidReference
-
     if args.repo.startswith("oci:"):
-        from regimage.content.oci_layout import OCILayout
-
-        layout, ref = OCILayout.from_reference(args.repo)
-        if ref.tag is not None or ref.digest is not None:
-            raise InvalidReference(
-                f"tags takes a layout directory, not an image in it: {args.repo!r}"
-            )
-        name = str(ref)
-        found = sorted(await layout.tags())
+        name, found = await session.layout_tags(args.repo)
     else:
-        from regimage.model.reference import Reference
-
         repository = Reference.parse_repository(args.repo)
         name = repository.name
         found = sorted(await (await session.registry()).tags(repository))

@@ -1,18 +1,20 @@
 """The CLI's error messages: one line saying what went wrong and what to do next.
 
-Machinery for :mod:`regimage.cli.core`, which decides the exit status (``EXIT_CODES``); this module only
-words the failure, for the ``regimage: error: …`` line and for audit's error records.
+:mod:`regimage.cli.status` decides the exit status (``EXIT_CODES``); this module words the failure,
+for the ``regimage: error: …`` line (:func:`report`) and for audit's error records (:func:`describe`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+import traceback
+from typing import Any, TextIO
 
 from regimage import errors
-from regimage.cli.core import Options, UsageError, exit_status_for
+from regimage.cli.session import Options
+from regimage.cli.status import UsageError, exit_status_for, primary
 
-__all__ = ["describe", "error_message"]
+__all__ = ["describe", "error_message", "report"]
 
 _NAMES_AN_OPTION = re.compile(r"(?:^|[\s(])--[a-z]")
 
@@ -99,3 +101,12 @@ def describe(exc: BaseException, *, timeout: float | None = None) -> dict[str, A
         text = str(exc)
     message = re.sub(r"\s*\n\s*", " ", text or kind).strip()
     return {"kind": kind, "message": message, "exitCode": int(exit_status_for(exc))}
+
+
+def report(exc: BaseException, stderr: TextIO, options: Options) -> int:
+    """Write the one-line error (and the traceback with --debug); return the exit status."""
+    leaf = primary(exc)
+    if options.debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=stderr)
+    stderr.write(f"regimage: error: {error_message(leaf, options)}\n")
+    return exit_status_for(leaf)

@@ -1,8 +1,8 @@
 """The CLI's argument parser: every command, its options and its help.
 
-Machinery for :mod:`regimage.cli.core`. Each command's ``run`` default is the coroutine that answers it
-(:mod:`regimage.cli.commands`, :mod:`regimage.cli.audit`); neither imports httpx or anyio at import
-time, so ``--help`` stays fast.
+Each command's ``run`` default is the coroutine that answers it (:mod:`regimage.cli.commands`,
+:mod:`regimage.cli.audit`); neither imports httpx or anyio with its module, so ``--help`` stays
+fast.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from regimage._version import __version__
-from regimage.cli import audit as _cli_audit
-from regimage.cli import commands as _cli_commands
+from regimage.cli import commands
+from regimage.cli.audit import audit
+from regimage.cli.audit.arguments import DEFAULT_REFERENCE_TIMEOUT, define_arguments
+from regimage.cli.audit.source import first_reference, reads_stdin
 
 __all__ = ["SIZE_MEANING", "build_parser", "positive_int"]
 
@@ -116,7 +118,7 @@ def _common_options() -> argparse.ArgumentParser:
         type=positive_float,
         default=suppress,
         help="give up after SECONDS for the whole command (audit: per reference, default "
-        f"{_cli_audit.DEFAULT_REFERENCE_TIMEOUT:g}); exit 8",
+        f"{DEFAULT_REFERENCE_TIMEOUT:g}); exit 8",
     )
     conn.add_argument(
         "--no-cache",
@@ -165,8 +167,8 @@ def _build(only: str | None) -> tuple[argparse.ArgumentParser, bool]:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"regimage {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
-    commands.required = True
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+    subparsers.required = True
     found = False
 
     def command(name: str, summary: str, example: str, *, aliases: Sequence[str] = ()) -> Any:
@@ -174,7 +176,7 @@ def _build(only: str | None) -> tuple[argparse.ArgumentParser, bool]:
         if only is not None and only != name and only not in aliases:
             return _Skipped()
         found = True
-        return commands.add_parser(
+        return subparsers.add_parser(
             name,
             aliases=list(aliases),
             parents=[common],
@@ -214,12 +216,12 @@ def _define_commands(command: Any) -> None:
     )
     out.add_argument("--bytes", action="store_true", help="sizes as plain integers")
     _json_flag(out)
-    p.set_defaults(run=_cli_commands.size)
+    p.set_defaults(run=commands.size)
 
     p = command("config", "Print the image config (pretty JSON).", "regimage config alpine:3.20")
     _ref_and_platform(p)
     _output(p).add_argument("--raw", action="store_true", help="the bytes exactly as served")
-    p.set_defaults(run=_cli_commands.config)
+    p.set_defaults(run=commands.config)
 
     p = command(
         "rootfs",
@@ -229,14 +231,14 @@ def _define_commands(command: Any) -> None:
     )
     _ref_and_platform(p)
     _json_flag(_output(p))
-    p.set_defaults(run=_cli_commands.rootfs, chain=False)
+    p.set_defaults(run=commands.rootfs, chain=False)
 
     p = command(
         "chain-ids", "Print the layer chain IDs, one per line.", "regimage chain-ids alpine:3.20"
     )
     _ref_and_platform(p)
     _json_flag(_output(p))
-    p.set_defaults(run=_cli_commands.rootfs, chain=True)
+    p.set_defaults(run=commands.rootfs, chain=True)
 
     p = command(
         "manifest",
@@ -246,7 +248,7 @@ def _define_commands(command: Any) -> None:
     )
     _ref_and_platform(p)
     _output(p).add_argument("--pretty", action="store_true", help="indent the JSON")
-    p.set_defaults(run=_cli_commands.manifest)
+    p.set_defaults(run=commands.manifest)
 
     p = command(
         "digest",
@@ -255,14 +257,14 @@ def _define_commands(command: Any) -> None:
     )
     _ref_and_platform(p)
     _json_flag(_output(p))
-    p.set_defaults(run=_cli_commands.digest)
+    p.set_defaults(run=commands.digest)
 
     p = command(
         "platforms", "List the platforms an image offers.", "regimage platforms alpine:3.20"
     )
     p.add_argument("ref", metavar="REF", help=REF_HELP)
     _json_flag(_output(p))
-    p.set_defaults(run=_cli_commands.platforms)
+    p.set_defaults(run=commands.platforms)
 
     p = command(
         "inspect",
@@ -272,12 +274,12 @@ def _define_commands(command: Any) -> None:
     )
     _ref_and_platform(p)
     _json_flag(_output(p))
-    p.set_defaults(run=_cli_commands.inspect)
+    p.set_defaults(run=commands.inspect)
 
     p = command("tags", "List a repository's tags, sorted.", "regimage tags ghcr.io/acme/api")
     p.add_argument("repo", metavar="REPO", help="repository: [registry/]repository, or oci:DIR")
     _json_flag(_output(p))
-    p.set_defaults(run=_cli_commands.tags)
+    p.set_defaults(run=commands.tags)
 
     p = command(
         "referrers",
@@ -287,7 +289,7 @@ def _define_commands(command: Any) -> None:
     p.add_argument("ref", metavar="REF", help=REF_HELP)
     p.add_argument("--artifact-type", metavar="TYPE", help="only referrers of this artifact type")
     _json_flag(_output(p))
-    p.set_defaults(run=_cli_commands.referrers)
+    p.set_defaults(run=commands.referrers)
 
     p = command(
         "audit",
@@ -295,12 +297,12 @@ def _define_commands(command: Any) -> None:
         "order.",
         "regimage audit --file refs.txt --jobs 32 > audit.jsonl",
     )
-    _cli_audit.define_arguments(p, positive_int)
+    define_arguments(p, positive_int)
     p.set_defaults(
-        run=_cli_audit.audit,
+        run=audit,
         timeout_per_reference=True,
-        reads_stdin=_cli_audit.reads_stdin,
-        first_reference=_cli_audit.first_reference,
+        reads_stdin=reads_stdin,
+        first_reference=first_reference,
     )
 
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from regimage.errors import NotFound, SizeLimitExceeded, SizeMismatch
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.manifest import Index, Manifest, parse_document
-
-if TYPE_CHECKING:
-    from regimage.model.reference import Reference
+from regimage.model.reference import Reference
 
 __all__ = ["MemoryProvider", "Provider", "ReferrersProvider", "Resolver"]
 

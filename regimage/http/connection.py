@@ -7,7 +7,7 @@ one has the full ``write`` or ``read`` timeout, as httpx means them), and none a
 chunks h11 already holds, which for a registry's small JSON answers is usually the whole body.
 
 Failures leave as httpx's exceptions, chained to their cause (``raise httpx.ConnectError(msg) from
-exc``: :mod:`regimage.http.responses` walks ``__cause__`` to tell a certificate error). Messages never carry
+exc``: :mod:`regimage.http.error_mapping` walks ``__cause__`` to tell a certificate error). Messages never carry
 the request's headers or query (timeouts name the origin). Cancellation passes untouched.
 """
 
@@ -24,11 +24,11 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 
 import anyio
 import anyio.abc
-import anyio.to_thread
 import h11
 import httpx
+from anyio.streams.tls import TLSStream
 
-from regimage.http import preconnect
+from regimage.http.early_connection import EarlyConnections, adopt
 
 logger = logging.getLogger("regimage")
 
@@ -59,36 +59,6 @@ async def connect_tcp(host: str, port: int) -> anyio.abc.ByteStream:
     return await anyio.connect_tcp(host, port)
 
 
-async def _adopt(pending: preconnect.Pending) -> anyio.abc.ByteStream | None:
-    """The connection :mod:`regimage.http.preconnect` opened at start-up, as a stream (waiting for
-    its handshakes to end), or None: it failed, went stale, or cannot be adopted."""
-    if pending.done:
-        sock = pending.result(0)
-    else:  # still connecting (a slow DNS lookup, say): wait for it rather than connect twice
-        sock = await anyio.to_thread.run_sync(
-            pending.result, preconnect.WAIT_SECONDS, abandon_on_cancel=True
-        )
-    if sock is None:
-        return None
-    stream: anyio.abc.ByteStream
-    if isinstance(sock, ssl.SSLSocket):
-        from regimage.http.ssl_stream import SSLSocketStream
-
-        stream = SSLSocketStream(sock)
-    else:
-        from_socket = getattr(anyio.abc.SocketStream, "from_socket", None)  # anyio >= 4.10
-        if from_socket is None:
-            sock.close()
-            return None
-        try:
-            stream = await from_socket(sock)
-        except (OSError, ValueError):  # closed meanwhile, or not connected after all
-            sock.close()
-            return None
-    logger.debug("%s:%d: using the connection opened at start-up", pending.host, pending.port)
-    return stream
-
-
 async def open_connection(
     host: str,
     port: int,
@@ -99,18 +69,19 @@ async def open_connection(
     connect_limit: float | None,
     keepalive_expiry: float,
     connect: Connect = connect_tcp,
+    early: EarlyConnections | None = None,
 ) -> Connection:
     """Connect (and with ``tls``, which makes the TLS context, start TLS: SNI
     ``server_hostname``) within ``connect_limit`` seconds for each step; ``origin`` names the
-    server in messages. A connection :mod:`regimage.http.preconnect` opened for this host, port and
-    TLS is taken instead (then no context is made here)."""
+    server in messages. A connection ``early`` holds for this host, port and TLS is taken instead
+    (then no context is made here)."""
     with anyio.CancelScope(deadline=_deadline(connect_limit)) as scope:
-        pending = (
-            preconnect.claim(host, port, tls=tls is not None, server_hostname=server_hostname)
-            if connect is connect_tcp  # (a test's stand-in connects by itself)
-            else None
+        claimed = (
+            None
+            if early is None
+            else early.claim(host, port, tls=tls is not None, server_hostname=server_hostname)
         )
-        adopted = None if pending is None else await _adopt(pending)
+        adopted = None if claimed is None else await adopt(claimed, origin)
         if adopted is not None:
             return Connection(adopted, origin, keepalive_expiry=keepalive_expiry)
         try:
@@ -118,10 +89,6 @@ async def open_connection(
         except (OSError, anyio.BrokenResourceError) as exc:
             raise httpx.ConnectError(_reason(exc)) from exc
         if tls is not None:
-            # Imported here: ~10 ms of start-up that a process using only plain HTTP (or only
-            # its cache) never needs.
-            from anyio.streams.tls import TLSStream
-
             scope.deadline = _deadline(connect_limit)
             try:
                 stream = await TLSStream.wrap(

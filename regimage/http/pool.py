@@ -2,15 +2,16 @@
 
 A pool that re-examines every connection (a socket poll each) whenever a request starts or ends
 spends most of a large batch's CPU on that scan (DESIGN.md §10). Here each origin (scheme, host,
-port) has its own pool: a stack of idle connections (the most recently used is taken first), a
-count of connections, a limit, and a FIFO of waiters. Taking a connection, giving it back and
-handing it to the next waiter are O(1), and a request waiting for a connection costs nothing until
-one is handed to it.
+port) has its own pool (:mod:`regimage.http.origin`): a stack of idle connections (the most
+recently used is taken first), a count of connections, a limit, and a FIFO of waiters. Taking a
+connection, giving it back and handing it to the next waiter are O(1), and a request waiting for a
+connection costs nothing until one is handed to it.
 
 The connections are regimage's own (:mod:`regimage.http.connection`: anyio streams and h11), not
 httpcore's: httpcore costs start-up time, imports trio whenever it is installed, and wraps every
 socket read in a cancel scope. :class:`PoolTransport` is the ``httpx.AsyncBaseTransport`` over the
-pool. Because the pool opens connections itself it can also open them ahead of need
+pool; a response's body (:mod:`regimage.http.response_stream`) gives its connection back. Because
+the pool opens connections itself it can also open them ahead of need
 (:meth:`ConnectionPool.preconnect`), while a batch waits for its tokens.
 
 Under pytest-httpx, pass ``transport=httpx.AsyncHTTPTransport()`` to the provider: pytest-httpx
@@ -21,14 +22,16 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import anyio
 import httpx
 
 from regimage.http.connection import Connect, Connection, connect_tcp, open_connection
+from regimage.http.early_connection import EarlyConnections
+from regimage.http.origin import DEFAULT_PORTS, Origin, OriginKey, Waiter, origin_key
+from regimage.http.response_stream import ResponseStream
 
 logger = logging.getLogger("regimage")
 
@@ -47,10 +50,6 @@ KEEPALIVE_SECONDS = 5.0
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: What a reused keep-alive connection the server had closed fails with.
 _STALE_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
-_DEFAULT_PORTS = {b"http": 80, b"https": 443}
-
-#: Pools are keyed by (scheme, host, port), as httpx's URL gives them.
-_OriginKey = tuple[bytes, bytes, int]
 
 
 @dataclass(slots=True)
@@ -65,48 +64,13 @@ class PoolStats:
     failed: int = 0
 
 
-class _Waiter:
-    """A request waiting for a connection: handed one (or leave to open one) by a release."""
-
-    __slots__ = ("cancelled", "connection", "event", "granted")
-
-    def __init__(self) -> None:
-        self.event = anyio.Event()
-        self.granted = False
-        self.cancelled = False
-        self.connection: Connection | None = None
-
-
-class _Origin:
-    """The connections of one origin: idle ones (a stack), how many exist, who waits."""
-
-    __slots__ = ("count", "host", "idle", "label", "limit", "port", "tls", "waiters")
-
-    def __init__(self, key: _OriginKey, limit: int) -> None:
-        scheme, host, port = key
-        self.host = host.decode("ascii")
-        self.port = port
-        self.tls = scheme == b"https"
-        shown = f"[{self.host}]" if ":" in self.host else self.host
-        self.label = f"{scheme.decode('ascii')}://{shown}:{port}"
-        self.limit = limit
-        self.idle: list[Connection] = []
-        self.count = 0  # open or being opened, idle or busy
-        self.waiters: deque[_Waiter] = deque()
-
-    def next_waiter(self) -> _Waiter | None:
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.cancelled:
-                return waiter
-        return None
-
-
 class ConnectionPool:
     """HTTP/1.1 connections, at most ``max_per_origin`` per origin, handed out in O(1).
 
     ``tls`` makes the TLS context, called once, on the first HTTPS connection (loading CA
     certificates costs milliseconds). ``connect`` opens TCP connections (tests pass their own).
+    ``early`` holds connections opened before the pool (the command line's start-up thread): the
+    first connection to their origin takes one instead of connecting.
     """
 
     def __init__(
@@ -116,6 +80,7 @@ class ConnectionPool:
         max_per_origin: int = DEFAULT_CONNECTIONS_PER_ORIGIN,
         keepalive_expiry: float = KEEPALIVE_SECONDS,
         connect: Connect = connect_tcp,
+        early: EarlyConnections | None = None,
     ) -> None:
         if max_per_origin < 1:
             raise ValueError(f"max_per_origin must be at least 1, got {max_per_origin}")
@@ -124,7 +89,8 @@ class ConnectionPool:
         self.max_per_origin = max_per_origin
         self._keepalive_expiry = keepalive_expiry
         self._connect_tcp = connect
-        self._origins: dict[_OriginKey, _Origin] = {}
+        self._early = early
+        self._origins: dict[OriginKey, Origin] = {}
         self._closed = False
         self.stats = PoolStats()
 
@@ -137,31 +103,20 @@ class ConnectionPool:
         """Connections open (or being opened) to ``url``'s origin, or to every origin."""
         if url is None:
             return sum(o.count for o in self._origins.values())
-        state = self._origins.get(_key(httpx.URL(str(url))))
+        state = self._origins.get(origin_key(httpx.URL(str(url))))
         return 0 if state is None else state.count
 
-    def _state(self, key: _OriginKey) -> _Origin:
+    def _state(self, key: OriginKey) -> Origin:
         state = self._origins.get(key)
         if state is None:
-            state = self._origins[key] = _Origin(key, self.max_per_origin)
+            state = self._origins[key] = Origin(key, self.max_per_origin)
         return state
 
     # ── taking and giving back ──────────────────────────────────────────────────────────────────
 
-    def _take_idle(self, state: _Origin) -> tuple[Connection | None, list[Connection]]:
-        """The most recently used idle connection still usable, and the dead ones found."""
-        dead: list[Connection] = []
-        while state.idle:
-            connection = state.idle.pop()
-            if connection.usable():
-                return connection, dead
-            dead.append(connection)
-            state.count -= 1
-        return None, dead
-
-    async def _acquire(self, state: _Origin, wait_limit: float | None) -> Connection | None:
+    async def _acquire(self, state: Origin, wait_limit: float | None) -> Connection | None:
         """An idle connection, or None: the caller may open a new one (a slot is counted)."""
-        connection, dead = self._take_idle(state)
+        connection, dead = state.take_idle()
         if dead:
             await _close_all(dead)
         if connection is not None:
@@ -170,7 +125,7 @@ class ConnectionPool:
             state.count += 1
             self.stats.peak = max(self.stats.peak, state.count)
             return None
-        waiter = _Waiter()
+        waiter = Waiter()
         state.waiters.append(waiter)
         self.stats.waited += 1
         try:
@@ -182,7 +137,7 @@ class ConnectionPool:
         except BaseException as exc:
             waiter.cancelled = True
             if waiter.granted:  # handed something just as we gave up: pass it on
-                self._give(state, waiter.connection)
+                state.give(waiter.connection)
             if isinstance(exc, TimeoutError):
                 raise httpx.PoolTimeout(
                     f"no connection to {state.label} became free in {wait_limit} s"
@@ -190,27 +145,13 @@ class ConnectionPool:
             raise
         return waiter.connection
 
-    def _give(self, state: _Origin, connection: Connection | None) -> None:
-        """Pass a usable connection (or, with None, the right to open one) to the next waiter;
-        with nobody waiting, keep the connection idle (or give the slot up)."""
-        waiter = state.next_waiter()
-        if waiter is not None:
-            waiter.granted = True
-            waiter.connection = connection
-            waiter.event.set()
-            return
-        if connection is None:
-            state.count -= 1
-        else:
-            state.idle.append(connection)
-
-    async def release(self, state: _Origin, connection: Connection) -> None:
+    async def release(self, state: Origin, connection: Connection) -> None:
         """Take back a connection whose response was closed: reuse it if it can serve again."""
         if not self._closed and connection.finish():
-            self._give(state, connection)
+            state.give(connection)
             return
         await _close_all([connection])
-        self._give(state, None)
+        state.give(None)
 
     # ── connecting ──────────────────────────────────────────────────────────────────────────────
 
@@ -222,7 +163,7 @@ class ConnectionPool:
         return self._tls
 
     async def _connect(
-        self, state: _Origin, connect_limit: float | None, sni: str | None = None
+        self, state: Origin, connect_limit: float | None, sni: str | None = None
     ) -> Connection:
         connection = await open_connection(
             state.host,
@@ -233,6 +174,7 @@ class ConnectionPool:
             connect_limit=connect_limit,
             keepalive_expiry=self._keepalive_expiry,
             connect=self._connect_tcp,
+            early=self._early,
         )
         self.stats.opened += 1
         return connection
@@ -244,9 +186,9 @@ class ConnectionPool:
         limit, idle ones counted); returns how many were opened. Failures are left for the
         requests themselves to meet."""
         parsed = httpx.URL(str(url))
-        if self._closed or parsed.raw_scheme not in _DEFAULT_PORTS:
+        if self._closed or parsed.raw_scheme not in DEFAULT_PORTS:
             return 0
-        state = self._state(_key(parsed))
+        state = self._state(origin_key(parsed))
         wanted = min(count - len(state.idle), state.limit - state.count)
         if wanted <= 0:
             return 0
@@ -261,14 +203,14 @@ class ConnectionPool:
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 logger.debug("preconnect to %s failed: %s", state.label, exc)
                 self.stats.failed += 1
-                self._give(state, None)
+                state.give(None)
                 return
             except BaseException:
-                self._give(state, None)
+                state.give(None)
                 raise
             opened += 1
             self.stats.preconnected += 1
-            self._give(state, connection)
+            state.give(connection)
 
         async with anyio.create_task_group() as group:
             for _ in range(wanted):
@@ -281,14 +223,14 @@ class ConnectionPool:
         """Send ``request`` on a pooled connection; the response's body gives it back."""
         url = request.url
         scheme = url.raw_scheme
-        if scheme not in _DEFAULT_PORTS:
+        if scheme not in DEFAULT_PORTS:
             shown = scheme.decode("ascii", "replace")
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {shown!r}")
         body = request.stream
         if not isinstance(body, httpx.AsyncByteStream):
             raise TypeError("PoolTransport needs an async request body")
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
-        state = self._state(_key(url))
+        state = self._state(origin_key(url))
         method = request.method
         retried = False
         while True:
@@ -296,14 +238,14 @@ class ConnectionPool:
             reused = connection is not None
             if connection is None:
                 if self._closed:  # (a closed pool has no idle connections)
-                    self._give(state, None)
+                    state.give(None)
                     raise httpx.ConnectError("the connection pool is closed")
                 try:
                     connection = await self._connect(
                         state, timeouts.get("connect"), _sni(request.extensions.get("sni_hostname"))
                     )
                 except BaseException:
-                    self._give(state, None)
+                    state.give(None)
                     raise
             else:
                 self.stats.reused += 1
@@ -313,7 +255,7 @@ class ConnectionPool:
                 )
             except BaseException as exc:
                 await _close_all([connection])
-                self._give(state, None)
+                state.give(None)
                 # A kept-alive connection the server had closed meanwhile: once more, fresh.
                 if (
                     reused
@@ -327,7 +269,7 @@ class ConnectionPool:
             return httpx.Response(
                 status_code=head.status_code,
                 headers=head.headers.raw_items(),
-                stream=_ResponseStream(self, state, connection),
+                stream=ResponseStream(self.release, state, connection),
                 extensions={
                     "http_version": b"HTTP/" + head.http_version,
                     "reason_phrase": head.reason,
@@ -350,11 +292,6 @@ class ConnectionPool:
         await _close_all(idle)
 
 
-def _key(url: httpx.URL) -> _OriginKey:
-    scheme = url.raw_scheme
-    return scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(scheme, 0)
-
-
 def _sni(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -362,44 +299,6 @@ def _sni(value: object) -> str | None:
 async def _close_all(connections: Iterable[Connection]) -> None:
     for connection in connections:
         await connection.aclose()  # shielded: closes even in a cancelled task
-
-
-class _ResponseStream(httpx.AsyncByteStream):
-    """A response body read off its connection; the connection goes back to the pool at the
-    end of the body or when the response is closed, whichever comes first.
-
-    An iterator object rather than an async generator: nothing to finalise, and no cancel scope
-    can be left open across a ``yield``.
-    """
-
-    __slots__ = ("_connection", "_done", "_pool", "_state")
-
-    def __init__(self, pool: ConnectionPool, state: _Origin, connection: Connection) -> None:
-        self._pool = pool
-        self._state = state
-        self._connection = connection
-        self._done = False
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._done:
-            raise StopAsyncIteration
-        try:
-            chunk = await self._connection.receive_body()
-        except BaseException:
-            await self.aclose()
-            raise
-        if chunk is None:
-            await self.aclose()
-            raise StopAsyncIteration
-        return chunk
-
-    async def aclose(self) -> None:
-        if not self._done:
-            self._done = True
-            await self._pool.release(self._state, self._connection)
 
 
 class PoolTransport(httpx.AsyncBaseTransport):
@@ -412,9 +311,14 @@ class PoolTransport(httpx.AsyncBaseTransport):
         max_per_origin: int = DEFAULT_CONNECTIONS_PER_ORIGIN,
         keepalive_expiry: float = KEEPALIVE_SECONDS,
         connect: Connect = connect_tcp,
+        early: EarlyConnections | None = None,
     ) -> None:
         self.pool = ConnectionPool(
-            tls, max_per_origin=max_per_origin, keepalive_expiry=keepalive_expiry, connect=connect
+            tls,
+            max_per_origin=max_per_origin,
+            keepalive_expiry=keepalive_expiry,
+            connect=connect,
+            early=early,
         )
 
     def __repr__(self) -> str:

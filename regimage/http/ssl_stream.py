@@ -1,6 +1,6 @@
 """An anyio byte stream over a non-blocking :class:`ssl.SSLSocket` whose handshake is done.
 
-:mod:`regimage.http.preconnect` does the TLS handshake in a thread, with the standard library's
+:mod:`regimage.registry.preconnect` does the TLS handshake in a thread, with the standard library's
 blocking sockets, while the program is still starting. The connection it hands over is an
 ``SSLSocket``: the ssl module keeps doing the TLS work, and this stream only waits for the socket
 whenever TLS needs to read or write more (``SSLWantReadError`` / ``SSLWantWriteError``). Closing

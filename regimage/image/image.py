@@ -1,7 +1,8 @@
 """An image: a name and the root descriptor it resolved to, and the answers read from its graph.
 
 The model is containerd's ``images.Image`` (``image.go``): every answer is a walk from the root
-(see :mod:`regimage.image.walk`) over any :class:`~regimage.content.provider.Provider`::
+(:mod:`regimage.image.walk`, with the handlers of :mod:`regimage.image.handlers`) over any
+:class:`~regimage.content.provider.Provider`::
 
     async with RegistryProvider() as registry:
         image = await Image.resolve("ghcr.io/acme/api:1.4", registry, platform="linux/arm64")
@@ -20,9 +21,7 @@ What each answer reads (a request each, unless the content is cached or embedded
 Parsed documents are kept in :attr:`Image.cache` (content is addressed by digest, so it never goes
 stale): asking ``size()`` then ``rootfs()`` reads the manifest once.
 
-**Size** (DESIGN.md §3) is what a pull of one platform transfers: the bytes of every index on the
-path to the manifest, the manifest's bytes, the config's size and the sum of the layer sizes as
-declared (compressed; a layer listed twice counts twice, as in containerd).
+The answers are plain values (:mod:`regimage.image.answers`); **size** is defined there.
 """
 
 from __future__ import annotations
@@ -30,30 +29,39 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from regimage._concurrency import gather_in_order
 from regimage.content.provider import Provider, ReferrersProvider, Resolver
 from regimage.errors import NoMatchingPlatform, NotAnImage, RegImageError, UnsupportedMediaType
-from regimage.image.walk import (
-    DEFAULT_CONCURRENCY,
+from regimage.image.answers import (
+    ImageConfigResult,
+    ImageSize,
+    PlatformSize,
+    PlatformSizes,
+    SelectedManifest,
+    config_warnings,
+    distinct_size,
+    image_size,
+    under_attestations,
+)
+from regimage.image.document_cache import DocumentCache
+from regimage.image.handlers import (
     ChildrenHandler,
-    ContentCache,
-    Visit,
     children,
     filter_platforms,
     indexes_only,
     is_attestation_entry,
     limit_manifests,
     skip_attestations,
-    walk,
 )
+from regimage.image.walk import DEFAULT_CONCURRENCY, Visit, walk
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
+from regimage.model.image_config import chain_ids
 from regimage.model.manifest import Document, Index, Manifest, Schema1Manifest
 from regimage.model.mediatypes import is_index, is_manifest, is_schema1
-from regimage.model.platforms import (
-    Platform,
+from regimage.model.platform import Platform
+from regimage.model.platform_match import (
     PlatformMatcher,
     PlatformSpec,
     default_matcher,
@@ -61,114 +69,7 @@ from regimage.model.platforms import (
 )
 from regimage.model.reference import Reference
 
-if TYPE_CHECKING:  # imported when a config is read: `size` never reads one
-    from regimage.model.image_config import ImageConfig
-
-__all__ = [
-    "Image",
-    "ImageConfigResult",
-    "ImageSize",
-    "PlatformSize",
-    "PlatformSizes",
-    "SelectedManifest",
-]
-
-
-# ── answers ────────────────────────────────────────────────────────────────────────────────────────
-
-
-@dataclass(frozen=True, slots=True)
-class SelectedManifest:
-    """The manifest chosen for a platform, and the indexes that led to it (root first).
-
-    ``platform`` is the one its index entry declares (or its config says, when the entry declares
-    none); None for a single-manifest image whose config was not read.
-    """
-
-    descriptor: Descriptor
-    manifest: Manifest
-    platform: Platform | None
-    index_path: tuple[Descriptor, ...] = ()
-
-    @property
-    def digest(self) -> Digest:
-        return self.descriptor.digest
-
-
-@dataclass(frozen=True, slots=True)
-class ImageConfigResult:
-    """The config descriptor of the selected manifest and the parsed config."""
-
-    descriptor: Descriptor
-    config: ImageConfig
-
-    @property
-    def digest(self) -> Digest:
-        return self.descriptor.digest
-
-
-@dataclass(frozen=True, slots=True)
-class ImageSize:
-    """The bytes a pull of one platform transfers: ``total = index + manifest + config + layers``.
-
-    ``index`` sums every index on the path (top and nested); ``layers`` the declared (compressed)
-    layer sizes, duplicates counted each time listed. ``warnings`` says what looked inconsistent.
-    """
-
-    total: int
-    index: int
-    manifest: int
-    config: int
-    layers: int
-    layer_count: int
-    platform: Platform | None
-    manifest_digest: Digest
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformSize:
-    """One manifest of an index with its pull size; ``attestation`` marks buildx attestations."""
-
-    platform: Platform | None
-    descriptor: Descriptor
-    breakdown: ImageSize
-    attestation: bool = False
-
-    @property
-    def size(self) -> int:
-        """The pull size of this platform (``breakdown.total``)."""
-        return self.breakdown.total
-
-    @property
-    def digest(self) -> Digest:
-        return self.descriptor.digest
-
-
-@dataclass(frozen=True, slots=True)
-class PlatformSizes:
-    """Per-platform sizes of an image, and what the whole index occupies.
-
-    ``entries`` lists every manifest in walk order (index order, nested indexes in place), the
-    attestation manifests included but flagged. ``distinct_size`` counts every distinct digest
-    reachable from the root once, the root, the attestations and their blobs included: the
-    storage the image occupies. ``attestation_size`` is the part of it under attestation
-    manifests (each digest once).
-    """
-
-    entries: tuple[PlatformSize, ...]
-    distinct_size: int
-    attestation_size: int = 0
-
-    @property
-    def platforms(self) -> tuple[PlatformSize, ...]:
-        """The entries that are platforms of the image (attestations left out)."""
-        return tuple(e for e in self.entries if not e.attestation)
-
-    @property
-    def attestations(self) -> tuple[PlatformSize, ...]:
-        """The attestation manifests, reported apart."""
-        return tuple(e for e in self.entries if e.attestation)
+__all__ = ["Image"]
 
 
 # ── the image ──────────────────────────────────────────────────────────────────────────────────────
@@ -178,17 +79,18 @@ class PlatformSizes:
 class Image:
     """A name and the root descriptor it resolved to, read through ``provider``.
 
-    ``platform`` chooses among the manifests of an index; None means this machine's platform
-    (:func:`~regimage.model.platforms.default_matcher`). A single-manifest image is taken whatever its
-    platform unless a platform was asked for explicitly (then its config is read and checked, as
-    containerd's ``images.Manifest`` does).
+    ``matcher`` chooses among the manifests of an index; None means this machine's platform
+    (:func:`~regimage.model.platform_match.default_matcher`). :meth:`resolve` and
+    :meth:`with_platform` build it from what a user writes (``"linux/arm64"``, a :class:`Platform`,
+    a list…). A single-manifest image is taken whatever its platform unless a platform was asked
+    for explicitly (then its config is read and checked, as containerd's ``images.Manifest`` does).
     """
 
     name: str
     target: Descriptor
     provider: Provider = field(compare=False, repr=False)
-    platform: PlatformMatcher | None = None
-    cache: ContentCache = field(default_factory=ContentCache, compare=False, repr=False)
+    matcher: PlatformMatcher | None = None
+    cache: DocumentCache = field(default_factory=DocumentCache, compare=False, repr=False)
 
     @classmethod
     async def resolve(
@@ -206,15 +108,15 @@ class Image:
 
     def with_platform(self, spec: PlatformSpec) -> Image:
         """The same image, selecting ``spec`` (None: this machine's). Shares the cache."""
-        return replace(self, platform=None if spec is None else matcher_for(spec))
+        return replace(self, matcher=None if spec is None else matcher_for(spec))
 
     @property
-    def matcher(self) -> PlatformMatcher:
+    def effective_matcher(self) -> PlatformMatcher:
         """The matcher in effect: the one asked for, else this machine's."""
-        return self.platform if self.platform is not None else default_matcher()
+        return self.matcher if self.matcher is not None else default_matcher()
 
     def __repr__(self) -> str:
-        platform = "" if self.platform is None else f", platform={str(self.platform)!r}"
+        platform = "" if self.matcher is None else f", platform={str(self.matcher)!r}"
         return f"<Image({self.name!r}, {self.target.digest}{platform})>"
 
     # ── manifest selection ──────────────────────────────────────────────────────────────────────
@@ -229,7 +131,7 @@ class Image:
         target, root = await self._root(handler)
         if isinstance(root, Manifest):
             return await self._single(handler, target, root)
-        matcher = self.matcher
+        matcher = self.effective_matcher
         selecting = limit_manifests(
             filter_platforms(skip_attestations(handler), matcher, platform_of=handler.platform_of),
             matcher,
@@ -254,13 +156,13 @@ class Image:
         self, handler: ChildrenHandler, target: Descriptor, manifest: Manifest
     ) -> SelectedManifest:
         platform = target.platform
-        if self.platform is not None and not manifest.is_artifact:
+        if self.matcher is not None and not manifest.is_artifact:
             if platform is None:
                 platform = await handler.platform_of(target)
-            if platform is not None and not self.platform.match(platform):
+            if platform is not None and not self.matcher.match(platform):
                 raise NoMatchingPlatform(
                     f"{self.name} is a single-platform image for {platform.format_all()}, not "
-                    f"for {self.platform}",
+                    f"for {self.matcher}",
                     available=[platform.format_all()],
                     reference=self.name,
                 )
@@ -315,8 +217,6 @@ class Image:
 
     async def chain_ids(self) -> tuple[Digest, ...]:
         """The ChainIDs of :meth:`rootfs` (OCI config.md); the last names the whole filesystem."""
-        from regimage.model.image_config import chain_ids
-
         return chain_ids(await self.rootfs())
 
     # ── size ───────────────────────────────────────────────────────────────────────────────────
@@ -331,8 +231,8 @@ class Image:
         warnings: list[str] = []
         if check and not selected.manifest.is_artifact:
             config = (await self._config_of(selected)).config
-            warnings += _config_warnings(selected, config)
-        return _breakdown(selected, tuple(warnings))
+            warnings += config_warnings(selected, config)
+        return image_size(selected, tuple(warnings))
 
     async def platform_sizes(self) -> PlatformSizes:
         """The pull size of every manifest below the root, and the distinct total.
@@ -357,12 +257,12 @@ class Image:
                 continue
             selected = SelectedManifest(visit.descriptor, document, platform, visit.parents)
             entries.append(
-                PlatformSize(platform, visit.descriptor, _breakdown(selected, ()), is_attestation)
+                PlatformSize(platform, visit.descriptor, image_size(selected, ()), is_attestation)
             )
         return PlatformSizes(
             tuple(entries),
-            _distinct_size(visits),
-            _distinct_size(_under_attestations(visits)),
+            distinct_size(visits),
+            distinct_size(under_attestations(visits)),
         )
 
     async def platforms(self) -> list[Platform]:
@@ -441,42 +341,6 @@ def _preference(matcher: PlatformMatcher) -> Callable[[Visit, Visit], int]:
     return compare
 
 
-def _breakdown(selected: SelectedManifest, warnings: tuple[str, ...]) -> ImageSize:
-    manifest = selected.manifest
-    index = sum(d.size for d in selected.index_path)
-    layers = sum(layer.size for layer in manifest.layers)
-    config = manifest.config.size
-    return ImageSize(
-        total=index + selected.descriptor.size + config + layers,
-        index=index,
-        manifest=selected.descriptor.size,
-        config=config,
-        layers=layers,
-        layer_count=len(manifest.layers),
-        platform=selected.platform,
-        manifest_digest=selected.digest,
-        warnings=warnings,
-    )
-
-
-def _config_warnings(selected: SelectedManifest, config: ImageConfig) -> list[str]:
-    warnings = []
-    layers = len(selected.manifest.layers)
-    if len(config.diff_ids) != layers:
-        warnings.append(
-            f"the config lists {len(config.diff_ids)} diff IDs for {layers} layers in the manifest"
-        )
-    declared, actual = selected.platform, config.platform
-    if declared is not None and actual is not None:
-        d, a = declared.normalized(), actual.normalized()
-        if (d.os, d.architecture, d.variant) != (a.os, a.architecture, a.variant):
-            warnings.append(
-                f"the index entry says {declared.format_all()} but the config says "
-                f"{actual.format_all()}"
-            )
-    return warnings
-
-
 async def _platforms_of(
     handler: ChildrenHandler,
     descriptors: Sequence[Descriptor],
@@ -498,18 +362,3 @@ async def _platforms_of(
     ):
         found[i] = platform
     return found
-
-
-def _distinct_size(visits: Sequence[Visit]) -> int:
-    sizes: dict[Digest, int] = {}
-    for visit in visits:
-        sizes.setdefault(visit.descriptor.digest, visit.descriptor.size)
-    return sum(sizes.values())
-
-
-def _under_attestations(visits: Sequence[Visit]) -> list[Visit]:
-    return [
-        v
-        for v in visits
-        if is_attestation_entry(v.descriptor) or any(is_attestation_entry(p) for p in v.parents)
-    ]

@@ -1,7 +1,8 @@
-"""Walking a manifest graph: handlers that say what to visit next, and the walker that visits it.
+"""Walking a manifest graph: the walker that visits what a handler says is below each descriptor.
 
-This is containerd's ``images/handlers.go`` in Python. A :class:`Handler` receives a descriptor and
-returns the children to visit (an empty sequence means "stop here"). Handlers compose::
+This is containerd's ``images.Walk`` in Python. A :class:`Handler` receives a
+descriptor and returns the children to visit (an empty sequence means "stop here"); the handlers
+themselves, and the wrappers that compose them, are in :mod:`regimage.image.handlers`::
 
     handler = limit_manifests(filter_platforms(skip_attestations(children(provider)), m), m, 1)
     visits = await walk(handler, image.target)
@@ -13,39 +14,21 @@ depth-first pre-order, the order a sequential walk would produce, whatever the t
 Guards: a digest met again on its own ancestor path (a cycle), a descriptor more than ``max_depth``
 levels below a root, a handler returning more than ``max_width`` children, or more than
 ``max_visits`` visits in one walk raise :class:`~regimage.errors.WalkLimitExceeded`.
-
-:func:`children` never fetches a layer or a config: only index and manifest documents are read, and
-each at most once per :class:`ContentCache` (one per walk unless the caller shares one).
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
-from bisect import bisect_right
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
 from regimage._concurrency import gather_in_order
-from regimage.content.provider import Provider
-from regimage.errors import UnsupportedMediaType, WalkLimitExceeded
+from regimage.errors import WalkLimitExceeded
 from regimage.model.descriptor import Descriptor
-from regimage.model.manifest import Document, Index, Manifest, parse_document
-from regimage.model.mediatypes import (
-    ATTESTATION_REFERENCE_TYPE,
-    ATTESTATION_REFERENCE_TYPE_VALUE,
-    is_config,
-    is_index,
-    is_layer,
-    is_manifest,
-)
-from regimage.model.platforms import Platform, PlatformMatcher
-
-if TYPE_CHECKING:  # imported when a config is read: `size` never reads one
-    from regimage.model.image_config import ImageConfig
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -53,19 +36,10 @@ __all__ = [
     "MAX_WALK_DEPTH",
     "MAX_WALK_VISITS",
     "MAX_WALK_WIDTH",
-    "ChildrenHandler",
-    "ContentCache",
     "Handler",
-    "PlatformResolver",
     "Visit",
-    "children",
-    "collect_into",
-    "filter_platforms",
-    "indexes_only",
-    "is_attestation_entry",
-    "limit_manifests",
-    "skip_attestations",
     "walk",
+    "walk_position",
 ]
 
 #: How many handler calls (fetches) one walk runs at the same time.
@@ -81,17 +55,11 @@ MAX_WALK_VISITS = 100_000
 #: taking entries in turn, not 10,000 tasks queued on the limiter (seconds of scheduling).
 FAN_OUT_WORKERS = 16
 
-T = TypeVar("T")
-
 
 class Handler(Protocol):
     """Receives a descriptor and returns the children to visit next (empty: go no deeper)."""
 
     async def __call__(self, descriptor: Descriptor) -> Sequence[Descriptor]: ...
-
-
-#: Reads the platform of a manifest that its index entry does not declare (None: not an image).
-PlatformResolver = Callable[[Descriptor], Awaitable[Platform | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +76,20 @@ class Visit:
         return len(self.parents)
 
 
-# ── the walker ─────────────────────────────────────────────────────────────────────────────────────
-
 #: The position of the handler call in progress: (walk, path of sibling indexes from the root).
-#: Pre-order is the lexicographic order of these paths, which lets collectors stay deterministic.
 _POSITION: contextvars.ContextVar[tuple[object, tuple[int, ...]]] = contextvars.ContextVar(
     "regimage_walk_position"
 )
+
+
+def walk_position() -> tuple[object, tuple[int, ...]] | None:
+    """Where the handler call in progress stands: its walk, and the path of sibling indexes from
+    the root (None outside a walk).
+
+    Pre-order is the lexicographic order of these paths, which lets a collector that handler calls
+    reach in any order keep the order of a sequential walk.
+    """
+    return _POSITION.get(None)
 
 
 async def walk(
@@ -202,262 +177,3 @@ class _Walker:
                 f"the walk visited more than {self._max_visits} descriptors; stopped at "
                 f"{descriptor.digest}"
             )
-
-
-# ── reading documents ──────────────────────────────────────────────────────────────────────────────
-
-
-class _Memo(Generic[T]):
-    """Values by key, loaded once even when several tasks ask at the same time."""
-
-    def __init__(self) -> None:
-        self._values: dict[object, T] = {}
-        self._loading: dict[object, anyio.Event] = {}
-
-    def put(self, key: object, value: T) -> None:
-        self._values[key] = value
-
-    async def get(self, key: object, load: Callable[[], Awaitable[T]]) -> T:
-        while key not in self._values:
-            loading = self._loading.get(key)
-            if loading is None:
-                break
-            await loading.wait()  # the loader finished; on its failure, the loop loads again
-        else:
-            return self._values[key]
-        event = self._loading[key] = anyio.Event()
-        try:
-            value = await load()
-            self._values[key] = value
-            return value
-        finally:
-            del self._loading[key]
-            event.set()
-
-
-class ContentCache:
-    """Parsed documents and configs by digest (and declared media type).
-
-    Content is addressed by digest, so an entry never goes stale: one cache can serve every walk of
-    an image, or of many images sharing manifests.
-    """
-
-    def __init__(self) -> None:
-        self.documents: _Memo[Document] = _Memo()
-        self.configs: _Memo[ImageConfig] = _Memo()
-
-    @staticmethod
-    def key(descriptor: Descriptor) -> tuple[str, str]:
-        return (str(descriptor.digest), descriptor.media_type)
-
-
-class ChildrenHandler:
-    """Fetches and parses indexes and manifests and returns what they point at.
-
-    index → its manifests; manifest → its config then its layers; anything else → nothing, without
-    reading it. Layers are returned as descriptors (so sizes can be summed) but never fetched.
-    """
-
-    def __init__(self, provider: Provider, cache: ContentCache | None = None):
-        self.provider = provider
-        self.cache = cache if cache is not None else ContentCache()
-
-    async def __call__(self, descriptor: Descriptor) -> Sequence[Descriptor]:
-        media_type = descriptor.media_type
-        if not (is_index(media_type) or is_manifest(media_type)):
-            return ()
-        document = await self.document(descriptor)
-        if isinstance(document, Index):
-            return document.manifests
-        if isinstance(document, Manifest):
-            return (document.config, *document.layers)
-        return ()
-
-    async def document(self, descriptor: Descriptor) -> Document:
-        """The parsed index or manifest ``descriptor`` points at (fetched once per cache)."""
-        if is_layer(descriptor.media_type) or is_config(descriptor.media_type):
-            raise UnsupportedMediaType(
-                f"{descriptor.digest} is a {descriptor.media_type}, not a manifest or index: "
-                "regimage does not read it as one",
-                media_type=descriptor.media_type,
-            )
-
-        async def load() -> Document:
-            return parse_document(await self._read(descriptor), descriptor.media_type)
-
-        return await self.cache.documents.get(self.cache.key(descriptor), load)
-
-    async def image_config(self, descriptor: Descriptor) -> ImageConfig:
-        """The parsed image config ``descriptor`` points at (fetched once per cache)."""
-
-        async def load() -> ImageConfig:
-            from regimage.model.image_config import ImageConfig
-
-            return ImageConfig.parse(await self._read(descriptor), descriptor.media_type)
-
-        return await self.cache.configs.get(self.cache.key(descriptor), load)
-
-    async def platform_of(self, descriptor: Descriptor) -> Platform | None:
-        """The platform a manifest is for: declared on its descriptor, else read from its config.
-
-        None for an index, an artifact or a legacy schema1 manifest (no image config to read).
-        """
-        if descriptor.platform is not None:
-            return descriptor.platform
-        if not is_manifest(descriptor.media_type):
-            return None
-        document = await self.document(descriptor)
-        if not isinstance(document, Manifest) or not is_config(document.config.media_type):
-            return None
-        return (await self.image_config(document.config)).platform
-
-    async def _read(self, descriptor: Descriptor) -> bytes:
-        # Embedded ``data`` was checked against the digest when the descriptor was parsed.
-        if descriptor.data is not None:
-            return descriptor.data
-        return await self.provider.fetch(descriptor)
-
-
-def children(provider: Provider, *, cache: ContentCache | None = None) -> ChildrenHandler:
-    """The handler that reads indexes and manifests from ``provider`` (see :class:`ChildrenHandler`)."""
-    return ChildrenHandler(provider, cache)
-
-
-# ── wrappers ───────────────────────────────────────────────────────────────────────────────────────
-
-
-def is_attestation_entry(descriptor: Descriptor) -> bool:
-    """Whether an index entry is a buildx attestation manifest (never a platform of the image)."""
-    return (
-        descriptor.annotations.get(ATTESTATION_REFERENCE_TYPE) == ATTESTATION_REFERENCE_TYPE_VALUE
-    )
-
-
-def skip_attestations(handler: Handler) -> Handler:
-    """Drop attestation manifests from the children ``handler`` returns."""
-
-    async def skipping(descriptor: Descriptor) -> Sequence[Descriptor]:
-        return [child for child in await handler(descriptor) if not is_attestation_entry(child)]
-
-    return skipping
-
-
-def filter_platforms(
-    handler: Handler,
-    matcher: PlatformMatcher,
-    *,
-    platform_of: PlatformResolver | None = None,
-) -> Handler:
-    """Keep the children of an index whose platform ``matcher`` accepts.
-
-    An entry without a ``platform`` is kept as containerd keeps it, unless ``platform_of`` is
-    given: then a manifest entry's platform is read (from its config) and the kept descriptor
-    carries it; an entry whose platform cannot be read (an artifact) is dropped. Nested indexes
-    have no platform of their own and are always kept.
-    """
-
-    async def filtering(descriptor: Descriptor) -> Sequence[Descriptor]:
-        found = await handler(descriptor)
-        if not is_index(descriptor.media_type):
-            return found
-        # Declared platforms are decided here and now; only entries without one are read
-        # (concurrently): a 10,000-entry index must not cost 10,000 tasks.
-        decided: list[Descriptor | None] = []
-        unread: list[int] = []
-        for child in found:
-            if child.platform is not None:
-                decided.append(child if matcher.match(child.platform) else None)
-            elif platform_of is None or not is_manifest(child.media_type):
-                decided.append(child)
-            else:
-                unread.append(len(decided))
-                decided.append(None)
-        if unread and platform_of is not None:
-            read = platform_of
-
-            async def read_platform(child: Descriptor) -> Descriptor | None:
-                platform = await read(child)
-                if platform is None or not matcher.match(platform):
-                    return None
-                return replace(child, platform=platform)
-
-            calls = [functools.partial(read_platform, found[i]) for i in unread]
-            read_back = await gather_in_order(calls, limit=DEFAULT_CONCURRENCY)
-            for i, kept in zip(unread, read_back, strict=True):
-                decided[i] = kept
-        return [child for child in decided if child is not None]
-
-    return filtering
-
-
-def limit_manifests(handler: Handler, matcher: PlatformMatcher, n: int) -> Handler:
-    """Keep, for each index, its best ``n`` manifests in ``matcher``'s preference order.
-
-    Entries without a platform sort after those with one (as in containerd); ties keep index
-    order. Nested indexes are kept after the chosen manifests, so the walk can still search them.
-    ``n <= 0`` keeps every manifest, sorted.
-    """
-
-    def compare(a: Descriptor, b: Descriptor) -> int:
-        if a.platform is None or b.platform is None:
-            return (a.platform is None) - (b.platform is None)
-        if matcher.less(a.platform, b.platform):
-            return -1
-        return 1 if matcher.less(b.platform, a.platform) else 0
-
-    async def limiting(descriptor: Descriptor) -> Sequence[Descriptor]:
-        found = await handler(descriptor)
-        if not is_index(descriptor.media_type):
-            return found
-        manifests = sorted(
-            (c for c in found if not is_index(c.media_type)), key=functools.cmp_to_key(compare)
-        )
-        if n > 0:
-            manifests = manifests[:n]
-        return [*manifests, *(c for c in found if is_index(c.media_type))]
-
-    return limiting
-
-
-def collect_into(target: list[Descriptor], handler: Handler) -> Handler:
-    """Append every descriptor ``handler`` is called on to ``target``, in pre-order.
-
-    Calls run concurrently and finish in any order; each descriptor is inserted at its pre-order
-    place, so ``target`` ends the same whatever the timing. Outside a walk, calls append.
-    """
-    return _Collector(target, handler)
-
-
-class _Collector:
-    def __init__(self, target: list[Descriptor], handler: Handler):
-        self._target = target
-        self._handler = handler
-        self._walk: object = None  # the walk whose visits are being inserted
-        self._base = 0  # where that walk's visits start in target
-        self._keys: list[tuple[int, ...]] = []  # their positions, sorted (= pre-order)
-
-    async def __call__(self, descriptor: Descriptor) -> Sequence[Descriptor]:
-        found = await self._handler(descriptor)
-        position = _POSITION.get(None)
-        if position is None:
-            self._walk = None
-            self._target.append(descriptor)
-            return found
-        walker, key = position
-        if walker is not self._walk:  # a new walk: its visits go after what is there
-            self._walk, self._base, self._keys = walker, len(self._target), []
-        at = bisect_right(self._keys, key)
-        self._keys.insert(at, key)
-        self._target.insert(self._base + at, descriptor)
-        return found
-
-
-def indexes_only(handler: Handler) -> Handler:
-    """Expand indexes only: their manifests are visited, as leaves, without being read."""
-
-    async def expanding(descriptor: Descriptor) -> Sequence[Descriptor]:
-        if not is_index(descriptor.media_type):
-            return ()
-        return await handler(descriptor)
-
-    return expanding

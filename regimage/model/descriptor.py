@@ -10,7 +10,7 @@ from typing import Any
 
 from regimage.errors import InvalidDigest, InvalidDocument, InvalidPlatform
 from regimage.model.digest import Digest
-from regimage.model.platforms import Platform
+from regimage.model.platform import Platform
 
 __all__ = ["Descriptor"]
 

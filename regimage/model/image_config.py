@@ -14,7 +14,7 @@ import regimage.model.mediatypes as mediatypes
 from regimage.errors import InvalidDigest, InvalidDocument, InvalidPlatform
 from regimage.model._json import json_type, loads_object
 from regimage.model.digest import Digest
-from regimage.model.platforms import Platform
+from regimage.model.platform import Platform
 
 __all__ = ["MAX_DIFF_IDS", "HistoryEntry", "ImageConfig", "chain_ids"]
 

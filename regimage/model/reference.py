@@ -1,9 +1,8 @@
 """Image references: ``docker.io/library/ubuntu:latest`` parsed, normalized and printed back.
 
-The grammar is distribution/reference's ``regexp.go``, ported atom by atom below so that a name
-Docker, containerd or buildkit accepts is accepted here, and one they refuse is refused. Every
-atom is compiled with ``re.ASCII``: Python's ``\\w`` and ``\\d`` otherwise match any Unicode letter
-or digit, and Go's do not. :meth:`Reference.parse` adds Docker Hub normalization (``ubuntu`` →
+The grammar is distribution/reference's (:mod:`regimage.model.reference_grammar`), so that a name
+Docker, containerd or buildkit accepts is accepted here, and one they refuse is refused.
+:meth:`Reference.parse` adds Docker Hub normalization (``ubuntu`` →
 ``docker.io/library/ubuntu:latest``), as ``docker pull`` does.
 
 The module-level ``_parse``, ``_with_name``, ``_parse_named``, ``_parse_normalized_named`` and
@@ -14,13 +13,25 @@ The module-level ``_parse``, ``_with_name``, ``_parse_named``, ``_parse_normaliz
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from regimage.errors import InvalidDigest, InvalidReference
 from regimage.model.digest import Digest
+from regimage.model.host import LOCALHOST, is_loopback_host
+from regimage.model.reference_grammar import (
+    ANCHORED_DIGEST_RE,
+    ANCHORED_IDENTIFIER_RE,
+    ANCHORED_NAME_RE,
+    ANCHORED_TAG_RE,
+    COMPONENT_RULE,
+    DOMAIN_AND_PORT_RE,
+    PATH_COMPONENT_RE,
+    REFERENCE_RE,
+    REMAINDER_RE,
+    TAG_RULE,
+)
 
 __all__ = [
     "DEFAULT_DOMAIN",
@@ -28,8 +39,6 @@ __all__ = [
     "DOCKER_HUB_API_HOST",
     "REPOSITORY_PATH_MAX_CHARS",
     "Reference",
-    "is_loopback_host",
-    "split_host",
 ]
 
 #: The registry of names without one, as Docker prints it (``docker.io/library/ubuntu``).
@@ -42,105 +51,12 @@ DOCKER_HUB_API_HOST = "registry-1.docker.io"
 OFFICIAL_REPO_PREFIX = "library/"
 #: The tag a reference gets when it names neither a tag nor a digest.
 DEFAULT_TAG = "latest"
-#: Always a registry host when it is the first path component, even without ``.`` or ``:``.
-LOCALHOST = "localhost"
 #: Longest repository path (``library/ubuntu``, without the registry host), in characters.
 REPOSITORY_PATH_MAX_CHARS = 255
 
 
-# ── The grammar: distribution/reference regexp.go, atom by atom ───────────────────────────────────
-# https://github.com/distribution/reference/blob/main/regexp.go
-
-
-def _optional(*parts: str) -> str:
-    """``optional()``: the parts, zero or one time."""
-    return f"(?:{''.join(parts)})?"
-
-
-def _any_times(*parts: str) -> str:
-    """``repeated()``/``anyTimes()``: the parts, zero or more times."""
-    return f"(?:{''.join(parts)})*"
-
-
-def _capture(name: str, *parts: str) -> str:
-    """``capture()``, with a group name instead of a position."""
-    return f"(?P<{name}>{''.join(parts)})"
-
-
-class _Anchored:
-    """``anchored()``: ASCII only; callers use ``fullmatch``, which anchors. Compiled on first
-    use: a run parses its references with three of these, and compiling all eight at import
-    (the whole reference grammar among them) cost a warm ``regimage size`` 1 % of its work."""
-
-    __slots__ = ("_compiled", "_source")
-
-    def __init__(self, *parts: str) -> None:
-        self._source = "".join(parts)
-        self._compiled: re.Pattern[str] | None = None
-
-    def fullmatch(self, text: str) -> re.Match[str] | None:
-        compiled = self._compiled
-        if compiled is None:
-            compiled = self._compiled = re.compile(self._source, re.ASCII)
-        return compiled.fullmatch(text)
-
-
-# alphanumeric: the atom of path components; lower case letters and digits only.
-_ALPHANUMERIC = r"[a-z0-9]+"
-# separator: one period, one or two underscores, or any number of dashes, between alphanumerics.
-_SEPARATOR = r"(?:[._]|__|[-]+)"
-# domainNameComponent: a DNS label; upper case allowed, dashes only inside.
-_DOMAIN_NAME_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-# optionalPort: ":" and a port number (any digits: the grammar does not check the range).
-_OPTIONAL_PORT = r"(?::[0-9]+)?"
-# tag: a word character, then up to 127 word characters, periods and dashes (ASCII \w).
-_TAG = r"[\w][\w.-]{0,127}"
-# digestPat: algorithm components joined by [-_+.], ":" and at least 32 hex digits.
-_DIGEST_PAT = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}"
-# identifier: a bare sha256 hex string, as Docker prints image IDs.
-_IDENTIFIER = r"[a-f0-9]{64}"
-# ipv6address: brackets around hex digits and colons; no zone (%eth0), no embedded IPv4.
-_IPV6_ADDRESS = r"\[(?:[a-fA-F0-9:]+)\]"
-# domainName: dot-separated labels (an IPv4 address in decimal is one too).
-_DOMAIN_NAME = _DOMAIN_NAME_COMPONENT + _any_times(r"\.", _DOMAIN_NAME_COMPONENT)
-# host: a domain name or a bracketed IPv6 address (the URI host of RFC 3986, narrowed).
-_HOST = f"(?:{_DOMAIN_NAME}|{_IPV6_ADDRESS})"
-# domainAndPort: the registry part of a name.
-_DOMAIN_AND_PORT = _HOST + _OPTIONAL_PORT
-# pathComponent: alphanumerics joined by separators.
-_PATH_COMPONENT = _ALPHANUMERIC + _any_times(_SEPARATOR, _ALPHANUMERIC)
-# remoteName: slash-separated path components ("library/ubuntu").
-_REMOTE_NAME = _PATH_COMPONENT + _any_times("/", _PATH_COMPONENT)
-# namePat: an optional registry and "/", then the remote name.
-_NAME_PAT = _optional(_DOMAIN_AND_PORT, "/") + _REMOTE_NAME
-
-_ANCHORED_TAG_RE = _Anchored(_TAG)
-_ANCHORED_DIGEST_RE = _Anchored(_DIGEST_PAT)
-_ANCHORED_IDENTIFIER_RE = _Anchored(_IDENTIFIER)
-_DOMAIN_AND_PORT_RE = _Anchored(_DOMAIN_AND_PORT)
-_PATH_COMPONENT_RE = _Anchored(_PATH_COMPONENT)
-# anchoredNameRegexp: groups ``domain`` (may be absent) and ``path``.
-_ANCHORED_NAME_RE = _Anchored(
-    _optional(_capture("domain", _DOMAIN_AND_PORT), "/"), _capture("path", _REMOTE_NAME)
-)
-# ReferenceRegexp: groups ``name``, ``tag`` and ``digest``.
-_REFERENCE_RE = _Anchored(
-    _capture("name", _NAME_PAT),
-    _optional(":", _capture("tag", _TAG)),
-    _optional("@", _capture("digest", _DIGEST_PAT)),
-)
-# What follows the registry once the domain is split off: groups ``path``, ``tag`` and ``digest``.
-_REMAINDER_RE = _Anchored(
-    _capture("path", _REMOTE_NAME),
-    _optional(":", _capture("tag", _TAG)),
-    _optional("@", _capture("digest", _DIGEST_PAT)),
-)
-
 _ASCII_UPPER = re.compile(r"[A-Z]")
 _TO_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-_COMPONENT_RULE = "lower-case letters and digits separated by '.', '_', '__' or '-'"
-_TAG_RULE = "up to 128 ASCII letters, digits, '_', '.' or '-', not starting with '.' or '-'"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -244,8 +160,7 @@ class Reference:
     def is_loopback(self) -> bool:
         """Whether the registry is this machine (localhost, 127.0.0.0/8, ::1), so HTTP is safe.
 
-        Deliberately narrow: names that merely resolve to loopback, ``127.1`` shorthands and
-        IPv4-mapped IPv6 addresses are not trusted with plain HTTP.
+        Deliberately narrow: :func:`~regimage.model.host.is_loopback_host` says which hosts.
         """
         return is_loopback_host(self.domain)
 
@@ -272,9 +187,9 @@ class Reference:
         """The same reference with ``tag`` (a digest, if any, is kept and still decides)."""
         if not isinstance(tag, str):
             raise InvalidReference(f"tag must be a string, not {type(tag).__name__}")
-        if _ANCHORED_TAG_RE.fullmatch(tag) is None:
+        if ANCHORED_TAG_RE.fullmatch(tag) is None:
             raise InvalidReference(
-                f"invalid tag {_quote(tag)} for {_quote(str(self))}: a tag is {_TAG_RULE}"
+                f"invalid tag {_quote(tag)} for {_quote(str(self))}: a tag is {TAG_RULE}"
             )
         return Reference(self.domain, self.path, tag, self.digest)
 
@@ -288,7 +203,7 @@ class Reference:
         where = f"for {_quote(str(self))}"
         if isinstance(digest, str):
             checked = _checked_digest(digest, where=where)
-        elif isinstance(digest, Digest) and _ANCHORED_DIGEST_RE.fullmatch(str(digest)):
+        elif isinstance(digest, Digest) and ANCHORED_DIGEST_RE.fullmatch(str(digest)):
             checked = digest
         else:
             raise InvalidReference(f"invalid digest {_quote(str(digest))} {where}")
@@ -318,7 +233,7 @@ def _parse_normalized_named(text: str) -> Reference:
     with an empty domain, which no registry can serve.
     """
     _require_str(text)
-    if _ANCHORED_IDENTIFIER_RE.fullmatch(text):
+    if ANCHORED_IDENTIFIER_RE.fullmatch(text):
         raise InvalidReference(
             f"invalid repository name {_quote(text)}: a 64-character hexadecimal string is an "
             "image ID, not a name"
@@ -329,7 +244,7 @@ def _parse_normalized_named(text: str) -> Reference:
     remote = typed.partition("@")[0].partition(":")[0]
     if _ASCII_UPPER.search(remote):
         raise InvalidReference(f"repository name must be lowercase: {_quote(remote)}")
-    if explicit and _DOMAIN_AND_PORT_RE.fullmatch(domain) is None:
+    if explicit and DOMAIN_AND_PORT_RE.fullmatch(domain) is None:
         raise InvalidReference(
             f"invalid registry host {_quote(domain)} in {_quote(text)}: expected a host name, "
             "IPv4 address or [IPv6] address, with an optional :port"
@@ -337,7 +252,7 @@ def _parse_normalized_named(text: str) -> Reference:
     remainder = typed
     if domain == DEFAULT_DOMAIN and "/" not in typed:
         remainder = OFFICIAL_REPO_PREFIX + typed
-    match = _REMAINDER_RE.fullmatch(remainder)
+    match = REMAINDER_RE.fullmatch(remainder)
     if match is None:
         raise InvalidReference(_explain(typed, text))
     return _build(domain, match["path"], match["tag"], match["digest"], text)
@@ -359,17 +274,17 @@ def _split_docker_domain(text: str) -> tuple[str, str, bool]:
 def _parse(text: str) -> Reference:
     """Upstream ``Parse``: the grammar alone; no registry is assumed (``domain`` may be empty)."""
     _require_str(text)
-    match = _REFERENCE_RE.fullmatch(text)
+    match = REFERENCE_RE.fullmatch(text)
     if match is None:
         if not text:
             raise InvalidReference("repository name must have at least one component: empty input")
-        if _REFERENCE_RE.fullmatch(text.translate(_TO_ASCII_LOWER)):
+        if REFERENCE_RE.fullmatch(text.translate(_TO_ASCII_LOWER)):
             raise InvalidReference(f"repository name must be lowercase: {_quote(text)}")
         first, slash, rest = text.partition("/")
-        if slash and _DOMAIN_AND_PORT_RE.fullmatch(first):
+        if slash and DOMAIN_AND_PORT_RE.fullmatch(first):
             raise InvalidReference(_explain(rest, text))
         raise InvalidReference(_explain(text, text))
-    name = _ANCHORED_NAME_RE.fullmatch(match["name"])
+    name = ANCHORED_NAME_RE.fullmatch(match["name"])
     if name is None:  # unreachable: ReferenceRegexp's name is anchoredNameRegexp's language
         raise InvalidReference(f"invalid reference format: {_quote(text)}")
     return _build(name["domain"] or "", name["path"], match["tag"], match["digest"], text)
@@ -378,12 +293,12 @@ def _parse(text: str) -> Reference:
 def _with_name(text: str) -> Reference:
     """Upstream ``WithName``: a repository name only, not normalized."""
     _require_str(text)
-    match = _ANCHORED_NAME_RE.fullmatch(text)
+    match = ANCHORED_NAME_RE.fullmatch(text)
     if match is None:
         if not text:
             raise InvalidReference("invalid reference format: empty repository name")
         raise InvalidReference(
-            f"invalid repository name {_quote(text)}: components are {_COMPONENT_RULE}"
+            f"invalid repository name {_quote(text)}: components are {COMPONENT_RULE}"
         )
     return _build(match["domain"] or "", match["path"], None, None, text)
 
@@ -401,7 +316,7 @@ def _parse_named(text: str) -> Reference:
 def _parse_any_reference(text: str) -> Reference | Digest:
     """Upstream ``ParseAnyReference``: an image ID (bare hex or a digest) or a normalized name."""
     _require_str(text)
-    if _ANCHORED_IDENTIFIER_RE.fullmatch(text):
+    if ANCHORED_IDENTIFIER_RE.fullmatch(text):
         return Digest(Digest.SHA256, text)
     try:
         digest = Digest.parse(text)
@@ -460,54 +375,15 @@ def _explain(remainder: str, text: str) -> str:
     for component in name.split("/"):
         if not component:
             return f"invalid reference {_quote(text)}: empty path component in {_quote(name)}"
-        if _PATH_COMPONENT_RE.fullmatch(component) is None:
+        if PATH_COMPONENT_RE.fullmatch(component) is None:
             return (
                 f"invalid reference {_quote(text)}: path component {_quote(component)} must be "
-                f"{_COMPONENT_RULE}"
+                f"{COMPONENT_RULE}"
             )
-    if colon and _ANCHORED_TAG_RE.fullmatch(tag) is None:
-        return f"invalid tag {_quote(tag)} in reference {_quote(text)}: a tag is {_TAG_RULE}"
-    if at and _ANCHORED_DIGEST_RE.fullmatch(digest) is None:
+    if colon and ANCHORED_TAG_RE.fullmatch(tag) is None:
+        return f"invalid tag {_quote(tag)} in reference {_quote(text)}: a tag is {TAG_RULE}"
+    if at and ANCHORED_DIGEST_RE.fullmatch(digest) is None:
         return (
             f"invalid digest {_quote(digest)} in reference {_quote(text)}: expected 'algorithm:hex'"
         )
     return f"invalid reference format: {_quote(text)}"
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether a host (``localhost``, ``127.0.0.0/8``, ``::1``, optionally with a port) is loopback
-    (:meth:`Reference.is_loopback` says why so narrowly)."""
-    name = _host_and_port(host)[0]
-    if name == LOCALHOST:
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if address.version == 6:
-        return address == ipaddress.IPv6Address("::1")
-    return address.is_loopback
-
-
-def split_host(host: str) -> tuple[str, int | None]:
-    """``Registry.example:5000`` → (``registry.example``, 5000); ``[::1]`` → (``::1``, None).
-
-    Raises ValueError for a port that is not a number from 0 to 65535."""
-    name, port = _host_and_port(host)
-    if port is None:
-        return name, None
-    if not (port.isascii() and port.isdigit()) or int(port) > 65535:
-        raise ValueError(f"not a port from 0 to 65535: {port!r}")
-    return name, int(port)
-
-
-def _host_and_port(host: str) -> tuple[str, str | None]:
-    """The host name, lower case and without IPv6 brackets, and the port as written (or None)."""
-    if host.startswith("["):
-        name, _, rest = host[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else None
-    elif host.count(":") == 1:
-        name, _, port = host.partition(":")
-    else:
-        name, port = host, None
-    return name.lower(), port or None

@@ -15,87 +15,41 @@ Every answer from the registry host is also read for the budget it states (``Rat
 headers, Docker Hub's pull limit): :attr:`RegistryAuth.rate_limits` keeps the last one per host,
 and the answer carries it in its ``regimage.rate_limit`` extension for error messages.
 
-Tokens are cached per (registry host, realm, service) and scope with their expiry minus a margin;
-one fetch per scope set is in flight at a time (others wait for it). A token is only ever sent to
-the host whose challenge asked for it, credentials only over HTTPS or to a loopback registry.
+Tokens come from :mod:`regimage.registry.tokens` (cached per scope, one fetch in flight),
+which asks :mod:`regimage.registry.token_server`; :mod:`regimage.registry.batch_auth` fills the
+cache for many repositories at once. A token is only ever sent to the host whose challenge asked
+for it, credentials only over HTTPS or to a loopback registry.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
 
-import anyio
 import httpx
 
-import regimage.http.responses as _http
-from regimage._concurrency import gather_limited
-from regimage.errors import (
-    InvalidChallenge,
-    InvalidDocument,
-    RegImageError,
-    RegistryError,
-)
-from regimage.model._json import loads_object
+from regimage.errors import InvalidChallenge, RegImageError
+from regimage.http.error_mapping import transport_errors
+from regimage.http.extensions import CREDENTIALS_SENT, OPERATION, RATE_LIMIT
 from regimage.model.challenge import Challenge, parse_challenges
+from regimage.model.host import is_loopback_host
 from regimage.model.ratelimit import RateLimit, RateLimits
-from regimage.model.reference import is_loopback_host
-from regimage.registry.credentials import Credentials, CredentialStore
-from regimage.registry.realm import check_realm, netloc
+from regimage.registry.batch_auth import SCOPE_BATCH_SIZE, BatchAuthorizer
+from regimage.registry.credentials import Credentials, CredentialStore, basic_header
+from regimage.registry.realm import netloc
+from regimage.registry.scopes import scopes_for_path
+from regimage.registry.token_server import TokenServer
+from regimage.registry.tokens import Token, TokenStore
 
-__all__ = [
-    "CLIENT_ID",
-    "DEFAULT_EXPIRES_IN",
-    "EXPIRY_MARGIN_SECONDS",
-    "SCOPE_BATCH_SIZE",
-    "RegistryAuth",
-    "Token",
-    "scopes_for_path",
-]
+__all__ = ["RegistryAuth"]
 
 logger = logging.getLogger("regimage")
 
-#: Seconds a token lives when the server does not say (Docker token spec; Quay omits it).
-DEFAULT_EXPIRES_IN = 60.0
-#: A token is renewed this long before it expires (at most a tenth of its life).
-EXPIRY_MARGIN_SECONDS = 10.0
-#: Scopes per token request in :meth:`RegistryAuth.authorize`: a 200-scope token makes a 20 KB
-#: Authorization header and was slower than four 50-scope ones (DESIGN.md §10).
-SCOPE_BATCH_SIZE = 50
-#: Token requests in flight at once in :meth:`RegistryAuth.authorize`.
-_AUTHORIZE_CONCURRENCY = 4
-#: ``client_id`` sent with OAuth2 POST token requests, as the Docker token spec asks.
-CLIENT_ID = "regimage"
-#: Status codes after which an OAuth2 POST is retried as a GET: GCR answered 404 (2017),
-#: Artifactory 401 (2018), ACR 400; 405 from servers with no POST route at all.
-_POST_FALLBACK_STATUSES = frozenset({400, 401, 404, 405})
-#: The operations whose URLs carry a repository name: /v2/<name>/<endpoint>/<reference>.
-_REPOSITORY_ENDPOINTS = frozenset({"manifests", "blobs", "referrers"})
-_CATALOG_SCOPE = "registry:catalog:*"
 #: What a storage host answers to a HEAD on a URL signed for GET: 403 (S3, the old GHCR
 #: backend: containerd/stargz-snapshotter#167), 400 or 405 from others.
 _HEAD_REFUSED_STATUSES = frozenset({400, 403, 405})
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class Token:
-    """A bearer token, the scopes it was asked for, and when we stop using it (clock seconds)."""
-
-    value: str = field(repr=False)
-    scopes: frozenset[str]
-    expires_at: float
-    with_credentials: bool = False
-    refresh_token: str | None = field(default=None, repr=False)
-    #: The server's ``issued_at``, kept as sent; expiry counts from our own clock (no clock skew).
-    issued_at: str | None = None
-
-    def __repr__(self) -> str:
-        scopes = " ".join(sorted(self.scopes))
-        return f"<Token([secure], scopes={scopes!r}, expires_at={self.expires_at:.0f})>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,43 +62,6 @@ class _Sent:
 
 
 _NOTHING = _Sent("none")
-
-#: Where a token is valid: (registry host, realm, service).
-_Base = tuple[str, str, str]
-
-
-def scopes_for_path(path: str) -> tuple[str, tuple[str, ...]]:
-    """The repository a registry API path is about, and the pull scope it needs.
-
-    ``/v2/library/ubuntu/manifests/latest`` → ``("library/ubuntu",
-    ("repository:library/ubuntu:pull",))``; ``/v2/_catalog`` → ``("", ("registry:catalog:*",))``;
-    anything else (``/v2/``) → ``("", ())``.
-    """
-    if not path.startswith("/v2/"):
-        return "", ()
-    rest = path[4:]
-    if rest == "_catalog":
-        return "", (_CATALOG_SCOPE,)
-    parts = rest.split("/")
-    name = ""
-    if len(parts) >= 3 and (parts[-2] in _REPOSITORY_ENDPOINTS or parts[-2:] == ["tags", "list"]):
-        name = "/".join(parts[:-2])
-    if not name:
-        return "", ()
-    return name, (f"repository:{name}:pull",)
-
-
-def _scope_repository(scope: str) -> str:
-    """``repository:ns/name:pull`` → ``ns/name``; other scopes → ``""``."""
-    kind, _, rest = scope.partition(":")
-    if kind != "repository":
-        return ""
-    return rest.rpartition(":")[0]
-
-
-def _basic_header(creds: Credentials) -> str:
-    raw = f"{creds.username or ''}:{creds.password or ''}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
 def _is_batch(refused: Token | None, replacement: Token | None) -> bool:
@@ -164,9 +81,9 @@ def _is_blob(request: httpx.Request) -> bool:
 def _as_get(request: httpx.Request) -> httpx.Request:
     """The same request as a GET (its answer is read for headers only)."""
     extensions = dict(request.extensions)
-    operation = extensions.get(_http.OPERATION)
+    operation = extensions.get(OPERATION)
     if isinstance(operation, str) and operation.endswith("-head"):
-        extensions[_http.OPERATION] = operation.removesuffix("-head")
+        extensions[OPERATION] = operation.removesuffix("-head")
     return httpx.Request("GET", request.url, headers=request.headers, extensions=extensions)
 
 
@@ -188,7 +105,7 @@ class RegistryAuth(httpx.Auth):
     OAuth2 ``grant_type=password`` POST instead of Basic credentials on a GET.
 
     Bodies of 401 answers are read through httpx (it reads them before re-sending): bound them in
-    the transport, as :class:`~regimage.http.transport.LoggingTransport` does.
+    the transport, as :class:`~regimage.http.request_log.LoggingTransport` does.
     """
 
     def __init__(
@@ -202,15 +119,13 @@ class RegistryAuth(httpx.Auth):
     ) -> None:
         self._client = client
         self._credentials = credentials if credentials is not None else CredentialStore()
-        self._clock = clock
-        self._oauth_password = oauth_password
-        self._batch_size = max(1, scope_batch_size)
+        server = TokenServer(client, clock=clock, oauth_password=oauth_password)
+        self._tokens = TokenStore(server.fetch, clock)
+        self._batches = BatchAuthorizer(
+            self._tokens, self._credentials, batch_size=scope_batch_size
+        )
         self._challenges: dict[str, Challenge] = {}
         self._open_hosts: set[str] = set()
-        self._no_batch: set[str] = set()
-        self._tokens: dict[tuple[_Base, str], Token] = {}
-        self._locks: dict[tuple[_Base, frozenset[str]], anyio.Lock] = {}
-        self._refresh_tokens: dict[tuple[str, str, str], str] = {}
         self._head_refused: set[str] = set()
         #: The request budget each registry host last stated (Docker Hub's pull limit).
         self.rate_limits = RateLimits()
@@ -243,7 +158,7 @@ class RegistryAuth(httpx.Auth):
             # token: the token server may share the registry's per-host capacity.
             await response.aread()
             if challenge.error == "invalid_token" and sent.token is not None:
-                self._forget(host, challenge, sent.token)
+                self._tokens.forget(host, challenge, sent.token)
             retry = await self._answer(request, host, scopes, creds, challenge, sent)
             if retry is None:
                 return
@@ -252,7 +167,7 @@ class RegistryAuth(httpx.Auth):
             if response.status_code == 401 and retry.token is not None:
                 refused = self._challenge_of(response)
                 if refused is not None and refused.error == "invalid_token":
-                    self._forget(host, refused, retry.token)
+                    self._tokens.forget(host, refused, retry.token)
             elif (
                 response.is_success
                 and challenge.error == "insufficient_scope"
@@ -261,7 +176,7 @@ class RegistryAuth(httpx.Auth):
                 # A many-scope token was refused where a one-scope token works: this registry
                 # honours only part of a batch (it answered insufficient_scope).
                 logger.debug("%s does not honour many-scope tokens; fetching one per scope", host)
-                self._no_batch.add(host)
+                self._batches.refuse_batches(host)
             sent = retry
         follow_up = self._after_refused_redirect(request, host, response)
         if follow_up is not None:
@@ -270,7 +185,7 @@ class RegistryAuth(httpx.Auth):
 
     def _settle(self, host: str, response: httpx.Response, sent: _Sent) -> None:
         """Note on an answer what went with its request, and the host's budget it states."""
-        response.extensions[_http.CREDENTIALS_SENT] = sent.credentials
+        response.extensions[CREDENTIALS_SENT] = sent.credentials
         before = self.rate_limits.get(host)
         for answer in (*response.history, response):
             if "ratelimit-limit" in answer.headers and netloc(answer.request.url) == host:
@@ -279,7 +194,7 @@ class RegistryAuth(httpx.Auth):
         if budget is not None and budget != before:
             logger.debug("%s budget: %s", host, budget.summary())
         if budget is not None:
-            response.extensions[_http.RATE_LIMIT] = budget
+            response.extensions[RATE_LIMIT] = budget
 
     def _challenge_to_answer(self, host: str, response: httpx.Response) -> Challenge | None:
         """The challenge of a 401 from the registry itself (not from a host it redirected to)."""
@@ -342,12 +257,12 @@ class RegistryAuth(httpx.Auth):
             return _NOTHING
         if challenge.scheme == "basic":
             if creds is not None and creds.has_password and self._secure(request.url):
-                request.headers["Authorization"] = _basic_header(creds)
+                request.headers["Authorization"] = basic_header(creds)
                 return _Sent("basic", credentials=True)
             return _NOTHING
         if not scopes:
             return _NOTHING
-        token = await self._token(host, request.url, challenge, scopes, creds)
+        token = await self._tokens.get(host, request.url, challenge, scopes, creds)
         request.headers["Authorization"] = f"Bearer {token.value}"
         return _Sent("bearer", credentials=token.with_credentials, token=token)
 
@@ -371,7 +286,7 @@ class RegistryAuth(httpx.Auth):
                     "not sending credentials for %s over plain HTTP to a non-loopback host", host
                 )
                 return None
-            request.headers["Authorization"] = _basic_header(creds)
+            request.headers["Authorization"] = basic_header(creds)
             return _Sent("basic", credentials=True)
         wanted = tuple(dict.fromkeys([*scopes, *(challenge.scope or "").split()]))
         if not wanted:
@@ -379,10 +294,12 @@ class RegistryAuth(httpx.Auth):
         refused = sent.token
         if refused is not None:
             if challenge.error != "insufficient_scope":
-                self._forget(host, challenge, refused)  # expired or revoked: useless everywhere
+                self._tokens.forget(
+                    host, challenge, refused
+                )  # expired or revoked: useless everywhere
             elif refused.scopes == frozenset(wanted):
                 return None  # a fresh token for the same scopes would be refused the same way
-        token = await self._token(host, request.url, challenge, wanted, creds, refuse=refused)
+        token = await self._tokens.get(host, request.url, challenge, wanted, creds, refuse=refused)
         request.headers["Authorization"] = f"Bearer {token.value}"
         return _Sent("bearer", credentials=token.with_credentials, token=token)
 
@@ -400,212 +317,7 @@ class RegistryAuth(httpx.Auth):
     def _secure(url: httpx.URL) -> bool:
         return url.scheme == "https" or is_loopback_host(netloc(url))
 
-    # ── the token cache ───────────────────────────────────────────────────────────────────────────
-
-    def _lookup(
-        self, base: _Base, scopes: Iterable[str], refuse: Token | None = None
-    ) -> Token | None:
-        wanted = list(scopes)
-        token = self._tokens.get((base, wanted[0]))
-        if token is None or token is refuse or token.expires_at <= self._clock():
-            return None
-        if not token.scopes.issuperset(wanted):
-            return None
-        return token
-
-    def _store(self, base: _Base, token: Token) -> None:
-        for scope in token.scopes or {""}:
-            self._tokens[(base, scope)] = token
-
-    def _forget(self, host: str, challenge: Challenge, token: Token) -> None:
-        base = (host, challenge.realm or "", challenge.service or "")
-        for scope in token.scopes or {""}:
-            if self._tokens.get((base, scope)) is token:
-                del self._tokens[(base, scope)]
-
-    async def _token(
-        self,
-        host: str,
-        registry_url: httpx.URL,
-        challenge: Challenge,
-        scopes: Sequence[str],
-        creds: Credentials | None,
-        *,
-        refuse: Token | None = None,
-    ) -> Token:
-        """A valid token for ``scopes`` on ``host``: cached, or fetched once however many ask.
-
-        ``refuse`` is a token the registry just turned down: it is not an answer.
-        """
-        base = (host, challenge.realm or "", challenge.service or "")
-        wanted = list(scopes) or [""]
-        token = self._lookup(base, wanted, refuse)
-        if token is not None:
-            return token
-        key = (base, frozenset(wanted))
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = anyio.Lock()
-        async with lock:
-            token = self._lookup(base, wanted, refuse)
-            if token is None:
-                token = await self._fetch_token(host, registry_url, challenge, wanted, creds)
-                self._store(base, token)
-        return token
-
-    # ── fetching tokens ───────────────────────────────────────────────────────────────────────────
-
-    def _check_realm(
-        self, host: str, registry_url: httpx.URL, challenge: Challenge, creds: bool
-    ) -> httpx.URL:
-        return check_realm(host, registry_url, challenge.realm, with_credentials=creds)
-
-    async def _fetch_token(
-        self,
-        host: str,
-        registry_url: httpx.URL,
-        challenge: Challenge,
-        scopes: Sequence[str],
-        creds: Credentials | None,
-    ) -> Token:
-        usable = creds if creds is not None and not creds.is_empty else None
-        realm = self._check_realm(host, registry_url, challenge, usable is not None)
-        service = challenge.service or ""
-        scope_list = [s for s in scopes if s]
-        refresh_key = (host, str(realm), service)
-        refresh = None
-        if usable is not None:
-            refresh = usable.identity_token or self._refresh_tokens.get(refresh_key)
-        response: httpx.Response | None = None
-        with_credentials = usable is not None
-        if refresh or (self._oauth_password and usable is not None and usable.has_password):
-            response = await self._post_token(realm, service, scope_list, usable, refresh)
-            if response.status_code in _POST_FALLBACK_STATUSES:
-                logger.debug(
-                    "token POST to %s answered %d; falling back to GET",
-                    _http.redact_url(realm),
-                    response.status_code,
-                )
-                await response.aclose()
-                response = None
-        if response is None:
-            basic = usable if usable is not None and usable.has_password else None
-            if usable is not None and usable.identity_token and not usable.password:
-                # The refresh POST was refused (GCR: 404): send the identity token as the Basic
-                # password, as containerd's fallback does.
-                basic = Credentials(username=usable.username, password=usable.identity_token)
-            with_credentials = basic is not None
-            response = await self._get_token(realm, service, scope_list, basic)
-        await _http.raise_for_token_status(
-            response, host=host, credentials_sent=with_credentials, scopes=scope_list
-        )
-        data = await _http.read_bounded(response, _http.MAX_TOKEN_BODY_BYTES, what="token response")
-        token = self._parse_token(data, realm, host, frozenset(scopes), with_credentials)
-        if token.refresh_token and with_credentials:
-            self._refresh_tokens[refresh_key] = token.refresh_token
-        logger.debug(
-            "token for %s from %s: %d scope(s), valid %.0f s",
-            host,
-            _http.redact_url(realm),
-            len(scope_list),
-            token.expires_at - self._clock(),
-        )
-        return token
-
-    async def _send_token_request(self, request: httpx.Request) -> httpx.Response:
-        with _http.transport_errors(request.url):
-            return await self._client.send(request, auth=None, stream=True)
-
-    async def _get_token(
-        self, realm: httpx.URL, service: str, scopes: list[str], creds: Credentials | None
-    ) -> httpx.Response:
-        params: list[tuple[str, str | int | float | bool | None]] = []
-        if service:
-            params.append(("service", service))
-        params.extend(("scope", scope) for scope in scopes)
-        headers = {}
-        if creds is not None:
-            headers["Authorization"] = _basic_header(creds)
-        request = self._client.build_request(
-            "GET",
-            realm,
-            params=params,
-            headers=headers,
-            extensions={_http.OPERATION: "token"},
-        )
-        return await self._send_token_request(request)
-
-    async def _post_token(
-        self,
-        realm: httpx.URL,
-        service: str,
-        scopes: list[str],
-        creds: Credentials | None,
-        refresh: str | None,
-    ) -> httpx.Response:
-        form: dict[str, str] = {"client_id": CLIENT_ID}
-        if service:
-            form["service"] = service
-        if scopes:
-            form["scope"] = " ".join(scopes)
-        if refresh:
-            form["grant_type"] = "refresh_token"
-            form["refresh_token"] = refresh
-        else:
-            form["grant_type"] = "password"
-            form["username"] = (creds.username or "") if creds else ""
-            form["password"] = (creds.password or "") if creds else ""
-        request = self._client.build_request(
-            "POST", realm, data=form, extensions={_http.OPERATION: "token"}
-        )
-        return await self._send_token_request(request)
-
-    def _parse_token(
-        self,
-        data: bytes,
-        realm: httpx.URL,
-        host: str,
-        scopes: frozenset[str],
-        with_credentials: bool,
-    ) -> Token:
-        shown = _http.redact_url(realm)
-        try:
-            obj = loads_object(data, what="token response")
-        except InvalidDocument as exc:
-            raise RegistryError(
-                f"the token server {shown} for {host} answered something that is not a JSON "
-                f"object: {exc}",
-                url=shown,
-            ) from None
-        value = obj.get("token") or obj.get("access_token")
-        if not isinstance(value, str) or not value:
-            raise RegistryError(
-                f"the token server {shown} for {host} answered without a 'token' or 'access_token'",
-                url=shown,
-            )
-        if not value.isascii() or not value.isprintable() or " " in value:
-            raise RegistryError(
-                f"the token server {shown} for {host} answered a token with characters that "
-                "cannot go in a header",
-                url=shown,
-            )
-        expires_in = obj.get("expires_in")
-        lifetime = DEFAULT_EXPIRES_IN
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-            lifetime = float(expires_in) if expires_in > 0 else DEFAULT_EXPIRES_IN
-        margin = min(EXPIRY_MARGIN_SECONDS, lifetime / 10)
-        refresh = obj.get("refresh_token")
-        issued_at = obj.get("issued_at")
-        return Token(
-            value=value,
-            scopes=scopes,
-            expires_at=self._clock() + lifetime - margin,
-            with_credentials=with_credentials,
-            refresh_token=refresh if isinstance(refresh, str) and refresh else None,
-            issued_at=issued_at if isinstance(issued_at, str) else None,
-        )
-
-    # ── batching ──────────────────────────────────────────────────────────────────────────────────
+    # ── challenges and batches ────────────────────────────────────────────────────────────────────
 
     def observe(self, response: httpx.Response) -> Challenge | None:
         """Learn from an unauthenticated answer (a ``/v2/`` ping): a 401's challenge is remembered
@@ -623,8 +335,8 @@ class RegistryAuth(httpx.Auth):
     async def ping(self, base_url: str | httpx.URL) -> Challenge | None:
         """``GET /v2/`` on a registry to learn (and remember) its challenge; None if it has none."""
         url = httpx.URL(str(base_url)).join("/v2/")
-        request = self._client.build_request("GET", url, extensions={_http.OPERATION: "ping"})
-        with _http.transport_errors(url):
+        request = self._client.build_request("GET", url, extensions={OPERATION: "ping"})
+        with transport_errors(url):
             response = await self._client.send(request, auth=None, stream=True)
         try:
             return self.observe(response)
@@ -649,40 +361,4 @@ class RegistryAuth(httpx.Auth):
             return
         if challenge is None or challenge.scheme != "bearer":
             return
-        base = (host, challenge.realm or "", challenge.service or "")
-        groups: dict[Credentials | None, list[str]] = {}
-        for scope in wanted:
-            if self._lookup(base, [scope]) is None:
-                creds = await self._credentials.get(host, _scope_repository(scope))
-                groups.setdefault(creds, []).append(scope)
-        size = 1 if host in self._no_batch else self._batch_size
-        jobs = [
-            partial(self._authorize_chunk, host, url, challenge, group[i : i + size], creds)
-            for creds, group in groups.items()
-            for i in range(0, len(group), size)
-        ]
-        await gather_limited(jobs, _AUTHORIZE_CONCURRENCY)
-
-    async def _authorize_chunk(
-        self,
-        host: str,
-        url: httpx.URL,
-        challenge: Challenge,
-        scopes: list[str],
-        creds: Credentials | None,
-    ) -> None:
-        try:
-            await self._token(host, url, challenge, scopes, creds)
-        except RegImageError as exc:
-            if len(scopes) == 1:
-                logger.debug("authorize %s: token for %s failed: %s", host, scopes[0], exc)
-                return
-            logger.debug("authorize %s: a %d-scope token was refused: %s", host, len(scopes), exc)
-            self._no_batch.add(host)
-        else:
-            return
-        for scope in scopes:
-            try:
-                await self._token(host, url, challenge, [scope], creds)
-            except RegImageError as exc:
-                logger.debug("authorize %s: token for %s failed: %s", host, scope, exc)
+        await self._batches.authorize(host, url, challenge, wanted)

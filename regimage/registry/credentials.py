@@ -36,6 +36,7 @@ __all__ = [
     "HELPER_TIMEOUT_SECONDS",
     "CredentialStore",
     "Credentials",
+    "basic_header",
     "registry_key",
 ]
 
@@ -80,6 +81,12 @@ class Credentials:
         return f"Credentials({', '.join(parts)})"
 
     __str__ = __repr__
+
+
+def basic_header(creds: Credentials) -> str:
+    """The ``Authorization`` value of HTTP Basic authentication with ``creds``."""
+    raw = f"{creds.username or ''}:{creds.password or ''}".encode()
+    return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
 def registry_key(key: str) -> str:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import httpx
 
-import regimage.http.responses as _http
 from regimage.errors import AuthenticationError
-from regimage.model.reference import is_loopback_host
+from regimage.http.redaction import redact_url
+from regimage.model.host import is_loopback_host
 
 
 def netloc(url: httpx.URL) -> str:
@@ -34,7 +34,7 @@ def check_realm(
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
         raise AuthenticationError(
-            f"{host} named a token realm that is not an http(s) URL: {_http.redact_url(realm)!r}"
+            f"{host} named a token realm that is not an http(s) URL: {redact_url(realm)!r}"
         )
     if with_credentials and url.scheme == "http":
         local = (
@@ -45,6 +45,6 @@ def check_realm(
         if not local:
             raise AuthenticationError(
                 f"refusing to send the credentials for {host} to the plain-HTTP token realm "
-                f"{_http.redact_url(url)}: only a loopback registry may use one"
+                f"{redact_url(url)}: only a loopback registry may use one"
             )
     return url

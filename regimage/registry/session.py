@@ -1,11 +1,11 @@
 """The sending side of :class:`~regimage.registry.client.RegistryProvider`: one httpx client for every
 registry, and what it learns about each host so that requests go right the first time.
 
-Per host it finds out (and, with a :class:`~regimage.content.cache.DiskCache`, remembers) the scheme of
-a loopback registry that may speak plain HTTP, and the challenge: from the answer to the
-``GET /v2/`` that :mod:`regimage.http.preconnect` sent at start-up, from the disk cache, or from the
-first request's own 401. The first request to a host goes alone; the others wait for its answer.
-The registry API itself (manifests, blobs, lists, verification) is the provider's.
+Per host it finds out the scheme (:mod:`regimage.registry.schemes`) and the challenge
+(:mod:`regimage.registry.challenges`): from the answer to the ``GET /v2/`` that
+:mod:`regimage.registry.preconnect` sent at start-up, from the disk cache, or from the first request's
+own 401. The first request to a host goes alone; the others wait for its answer. The registry API
+itself (manifests, blobs, lists, verification) is the provider's.
 """
 
 from __future__ import annotations
@@ -20,19 +20,24 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import anyio
 import httpx
 
-import regimage.http.responses as _http
 import regimage.http.tls as _tls
 from regimage._version import __version__
-from regimage.content.cache import DiskCache
-from regimage.errors import NetworkError, RegImageError, RegistryError
-from regimage.http import preconnect
+from regimage.content.disk_cache import DiskCache
+from regimage.errors import NetworkError, RegistryError
+from regimage.http.error_mapping import map_transport_error
+from regimage.http.extensions import OPERATION
 from regimage.http.pool import ConnectionPool, PoolTransport
-from regimage.http.transport import RequestStats, RetryPolicy, build_transport
-from regimage.model.challenge import Challenge
+from regimage.http.redaction import redact_httpx_log, redact_url
+from regimage.http.request_log import RequestStats
+from regimage.http.retry import RetryPolicy
+from regimage.http.transport import build_transport
+from regimage.model.host import split_host
 from regimage.model.ratelimit import RateLimit
-from regimage.model.reference import is_loopback_host, split_host
 from regimage.registry.auth import RegistryAuth
+from regimage.registry.challenges import Challenges
 from regimage.registry.credentials import CredentialStore
+from regimage.registry.preconnect import WAIT_SECONDS, Preconnect
+from regimage.registry.schemes import Schemes
 
 logger = logging.getLogger("regimage")
 
@@ -78,7 +83,8 @@ class RegistrySession:
 
     ``plain_all``/``plain_hosts`` say which registries speak plain HTTP (loopback ones are found
     out); ``transport`` replaces the innermost httpx transport; ``disk`` keeps what was learned
-    (schemes of loopback hosts, challenges, tokens) across processes.
+    (schemes of loopback hosts, challenges, tokens) across processes; ``preconnect`` holds what
+    the program's start-up opened and asked (its connections go to the pool, its answers here).
     """
 
     def __init__(
@@ -95,21 +101,20 @@ class RegistrySession:
         timeout: float,
         disk: DiskCache | None,
         clock: Callable[[], float] | None,
+        preconnect: Preconnect | None = None,
     ) -> None:
-        self._plain_all, self._plain_hosts = plain_all, plain_hosts
-        self._disk = disk
-        self._schemes: dict[str, str] = {}  # confirmed by an answer
-        self._hints: dict[str, str] = {}  # from the disk cache, to be confirmed
+        self._early = preconnect
+        self._schemes = Schemes(plain_all=plain_all, plain_hosts=plain_hosts, disk=disk)
         self._contact: dict[str, anyio.Event] = {}  # set once a host has answered
         self._prepared: set[str] = set()
-        self._saved_challenges: dict[str, Challenge] = {}
-        self._open_hosts: set[str] = set()
         self._ping_locks: dict[str, anyio.Lock] = {}
         self._probes_taken: set[str] = set()
         self.stats = RequestStats()
         if transport is None:
             transport = PoolTransport(
-                _tls_factory(ca_file, verify_tls), max_per_origin=max_connections_per_host
+                _tls_factory(ca_file, verify_tls),
+                max_per_origin=max_connections_per_host,
+                early=preconnect,
             )
         #: The connection pool (None when a ``transport`` was passed in).
         self.pool: ConnectionPool | None = (
@@ -134,7 +139,8 @@ class RegistrySession:
             cookies=_NoCookies(),
         )
         self._auth = RegistryAuth(self._client, store, clock=clock or time.monotonic)
-        _http.redact_httpx_log()
+        self._challenges = Challenges(self._auth, disk)
+        redact_httpx_log()
 
     async def aclose(self) -> None:
         """Close every connection."""
@@ -148,31 +154,16 @@ class RegistrySession:
         """Every budget stated so far, by API host."""
         return self._auth.rate_limits.as_dict()
 
-    def _scheme(self, host: str) -> str:
-        known = self._schemes.get(host) or self._hints.get(host)
-        if known is not None:
-            return known
-        return "http" if self._plain_all or host in self._plain_hosts else "https"
-
-    def _may_fall_back(self, host: str) -> bool:
-        """Whether ``host``'s scheme is still to be found out: loopback, not forced, not tried."""
-        return (
-            host not in self._schemes
-            and not self._plain_all
-            and host not in self._plain_hosts
-            and is_loopback_host(host)
-        )
-
     def base_url(self, host: str) -> str:
         """``scheme://host`` as this provider currently reaches ``host``."""
-        return f"{self._scheme(host)}://{host}"
+        return f"{self._schemes.scheme(host)}://{host}"
 
     def _answered(self, request: httpx.Request, response: httpx.Response) -> None:
         """Every answer, as the transport receives it: the first from a host confirms its scheme
         and lets the requests held back for it go (see :meth:`open`)."""
         host = request.url.netloc.decode("ascii")
-        if host not in self._schemes and host in self._contact:
-            self._schemes[host] = request.url.scheme
+        if host in self._contact:
+            self._schemes.confirm(host, request.url.scheme)
         event = self._contact.get(host)
         if event is not None and not event.is_set():
             event.set()
@@ -180,49 +171,31 @@ class RegistrySession:
     def _prepare(self, host: str) -> None:
         """First use of ``host`` in this provider: take what the disk cache knows about it."""
         self._prepared.add(host)
-        disk = self._disk
-        if disk is None:
-            return
-        loopback = is_loopback_host(host)
-        if loopback and self._may_fall_back(host):
-            scheme = disk.scheme(host)
-            if scheme is not None:
-                self._hints[host] = scheme
-        if self._auth.challenge_for(host) is None:
-            found = disk.challenge(host, loopback=loopback)
-            if found is not None:
-                challenge = Challenge(*found)
-                self._saved_challenges[host] = challenge
-                # RegistryAuth learns challenges from 401 answers: hand it the remembered one.
-                remembered = httpx.Response(
-                    401,
-                    headers={"WWW-Authenticate": _challenge_header(challenge)},
-                    request=httpx.Request("GET", f"{self._scheme(host)}://{host}/v2/"),
-                )
-                self._auth.observe(remembered)
+        self._schemes.load_hint(host)
+        self._challenges.load(host, self.base_url(host))
 
     async def _take_start_up_answer(self, host: str) -> None:
-        """Learn what ``host`` answered to the ``GET /v2/`` that :mod:`regimage.http.preconnect` sent
+        """Learn what ``host`` answered to the ``GET /v2/`` that :mod:`regimage.registry.preconnect` sent
         while the program started (waiting for it if it is still on its way), as from this
         provider's own ping: its challenge, or that it needs none. Once per host; nothing when no
         probe was started for it."""
-        if host in self._probes_taken:
+        if self._early is None or host in self._probes_taken:
             return
         self._probes_taken.add(host)
-        scheme = self._scheme(host)
+        scheme = self._schemes.scheme(host)
         try:
             name, port = split_host(host)
         except ValueError:  # a port out of range: the request itself says so
             return
         tls = scheme == "https"
-        pending = preconnect.take_answer(name, port or (443 if tls else 80), tls=tls)
+        pending = self._early.take_answer(name, port or (443 if tls else 80), tls=tls)
         if pending is None:
             return
         if pending.done:
             answer = pending.answer
         else:
             answer = await anyio.to_thread.run_sync(
-                pending.wait_answer, preconnect.WAIT_SECONDS, abandon_on_cancel=True
+                pending.wait_answer, WAIT_SECONDS, abandon_on_cancel=True
             )
         if answer is None:
             return
@@ -232,18 +205,17 @@ class RegistrySession:
             headers=[("WWW-Authenticate", value) for value in answer.challenges],
             request=httpx.Request("GET", url),
         )
-        if self._auth.observe(response) is None and response.is_success:
-            self._open_hosts.add(host)
+        self._challenges.observe(host, response)
         if tls:  # a TLS handshake with it succeeded: no plain-HTTP fall-back to find out
-            self._schemes.setdefault(host, scheme)
+            self._schemes.confirm(host, scheme)
         logger.debug("%s: answered %s at start-up (%d)", host, url, answer.status)
 
     def _settled(self, host: str) -> bool:
         """Whether requests to ``host`` may go at once: its scheme is known (or not in doubt) and
         so is what it wants (a challenge, or nothing)."""
-        if self._may_fall_back(host) and host not in self._hints:
+        if self._schemes.in_doubt(host):
             return False
-        return host in self._open_hosts or self._auth.challenge_for(host) is not None
+        return self._challenges.known(host)
 
     async def open(
         self,
@@ -294,13 +266,13 @@ class RegistrySession:
         authenticate: bool,
     ) -> httpx.Response:
         while True:
-            scheme = self._scheme(host)
+            scheme = self._schemes.scheme(host)
             request = self._client.build_request(
                 method,
                 f"{scheme}://{host}{target}",
                 headers=headers,
                 params=params,
-                extensions={_http.OPERATION: operation},
+                extensions={OPERATION: operation},
             )
             try:
                 response = await self._client.send(
@@ -308,65 +280,19 @@ class RegistrySession:
                 )
             except httpx.InvalidURL as exc:  # httpx refused to follow a redirect
                 raise RegistryError(
-                    f"{host} redirected {_http.redact_url(request.url)} to an invalid URL: "
+                    f"{host} redirected {redact_url(request.url)} to an invalid URL: "
                     f"{str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}",
-                    url=_http.redact_url(request.url),
+                    url=redact_url(request.url),
                     reference=reference,
                 ) from exc
             except httpx.HTTPError as exc:
-                hinted = self._hints.get(host) == scheme and host not in self._schemes
-                if hinted:
-                    self._drop_hint(host)  # the remembered scheme failed: find out again
-                if (
-                    scheme == "https"
-                    and self._may_fall_back(host)
-                    and _http.is_tls_protocol_error(exc)
-                ):
-                    logger.debug("%s does not speak TLS; using plain HTTP (loopback)", host)
-                    self._schemes[host] = "http"
+                if self._schemes.retry_on_error(host, scheme, exc):
                     continue
-                if hinted and scheme == "http" and isinstance(exc, httpx.TransportError):
-                    continue  # maybe a TLS port now: try HTTPS first, as for a new host
-                raise _http.map_transport_error(exc, request.url, reference=reference) from exc
-            if (
-                response.status_code == 400
-                and scheme == "http"
-                and self._hints.get(host) == "http"
-                and await _speaks_tls(response)
-            ):
-                self._drop_hint(host)  # plain HTTP to a TLS port: the hint is stale
-                self._schemes.pop(host, None)
+                raise map_transport_error(exc, request.url, reference=reference) from exc
+            if await self._schemes.retry_on_answer(host, scheme, response):
                 continue
-            self._schemes.setdefault(host, scheme)
-            if self._disk is not None:
-                self._remember(host, scheme)
+            self._challenges.save(host)
             return response
-
-    def _drop_hint(self, host: str) -> None:
-        self._hints.pop(host, None)
-        if self._disk is not None:
-            self._disk.set_scheme(host, None)
-
-    def _remember(self, host: str, scheme: str) -> None:
-        """Write what was learned about ``host`` to the disk cache (when it changed)."""
-        disk = self._disk
-        if disk is None:  # pragma: no cover - callers check
-            return
-        if (
-            self._hints.get(host) != scheme
-            and is_loopback_host(host)
-            and not self._plain_all
-            and host not in self._plain_hosts
-        ):
-            self._hints[host] = scheme
-            disk.set_scheme(host, scheme)
-        challenge = self._auth.challenge_for(host)
-        if challenge is None:
-            return
-        kept = _lasting(challenge)
-        if self._saved_challenges.get(host) != kept:
-            self._saved_challenges[host] = kept
-            disk.set_challenge(host, kept.scheme, kept.params)
 
     # ── batches ───────────────────────────────────────────────────────────────────────────────────
 
@@ -386,14 +312,14 @@ class RegistrySession:
     async def _learn_challenge(self, host: str) -> bool:
         """Make sure ``host``'s challenge (or that it needs none) is known; False when the
         registry cannot be reached."""
-        if host in self._open_hosts or self._auth.challenge_for(host) is not None:
+        if self._challenges.known(host):
             return True
         lock = self._ping_locks.get(host)
         if lock is None:
             lock = self._ping_locks[host] = anyio.Lock()
         async with lock:
             await self._take_start_up_answer(host)
-            if host in self._open_hosts or self._auth.challenge_for(host) is not None:
+            if self._challenges.known(host):
                 return True
             try:
                 response = await self.open(
@@ -403,12 +329,11 @@ class RegistrySession:
                 logger.debug("authorize: cannot reach %s: %s", host, exc)
                 return False
             try:
-                if self._auth.observe(response) is None and response.is_success:
-                    self._open_hosts.add(host)
+                self._challenges.observe(host, response)
             finally:
                 await response.aclose()
-            if self._disk is not None:
-                self._remember(host, self._scheme(host))
+            self._schemes.remember(host, self._schemes.scheme(host))
+            self._challenges.save(host)
         return True
 
     async def _preconnect(self, host: str, count: int) -> None:
@@ -417,33 +342,3 @@ class RegistrySession:
         opened = await self.pool.preconnect(self.base_url(host), count)
         if opened:
             logger.debug("opened %d connection(s) to %s ahead of the requests", opened, host)
-
-
-def _lasting(challenge: Challenge) -> Challenge:
-    """A challenge without what belongs to one request (``scope``, ``error``…): what a host
-    answers every time."""
-    params = {k: v for k, v in challenge.params.items() if k not in _REQUEST_PARAMS}
-    return Challenge(challenge.scheme, params)
-
-
-_REQUEST_PARAMS = frozenset({"scope", "error", "error_description", "error_uri"})
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _challenge_header(challenge: Challenge) -> str:
-    """``Bearer realm="…",service="…"``: a challenge as a WWW-Authenticate value."""
-    params = ",".join(f"{k}={_quote(v)}" for k, v in challenge.params.items())
-    scheme = challenge.scheme.capitalize()
-    return f"{scheme} {params}" if params else scheme
-
-
-async def _speaks_tls(response: httpx.Response) -> bool:
-    """Whether a 400 answer to plain HTTP is a TLS server's "HTTP request to an HTTPS server"."""
-    try:
-        body = await response.aread()  # an error body: bounded by the transport
-    except (RegImageError, httpx.HTTPError):
-        return False
-    return b"https server" in body[:4096].lower()

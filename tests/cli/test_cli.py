@@ -1,6 +1,6 @@
 """The command line, in process: every command, every exit code, the JSON schema, stdout vs stderr.
 
-The registry is replaced (``regimage.cli.core.open_registry``) by a fake serving the lab's corpus from
+The registry is replaced (``regimage.cli.session.open_registry``) by a fake serving the lab's corpus from
 :class:`~regimage.content.provider.MemoryProvider`s, one per repository: the same documents the lab pushes,
 checked against the lab's expectations, without a registry. Failures a registry cannot produce on
 demand (a digest mismatch, a bug, Ctrl-C) are injected per repository. test_cli_lab.py runs the
@@ -29,10 +29,13 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from regimage.cli import core as cli
-from regimage.cli import parser as _cli_parser
-from regimage.cli.core import EXIT_CODES, ExitStatus, Options, main
+from regimage.cli import collector, parser as _cli_parser, session as cli_session
+from regimage.cli.audit import run as audit_run
+from regimage.cli.audit.source import first_reference
+from regimage.cli.core import main
 from regimage.cli.output import human_size, size_text
+from regimage.cli.session import Options
+from regimage.cli.status import EXIT_CODES, ExitStatus
 from regimage.content.provider import MemoryProvider
 from regimage.errors import (
     AuthenticationError,
@@ -46,6 +49,7 @@ from regimage.errors import (
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.reference import Reference
+from regimage.registry.preconnect import Preconnect
 from tests.imports import imported_by
 from tests.lab import builder as b
 from tests.lab.corpus import SBOM_TYPE, corpus, private
@@ -154,12 +158,12 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> list[FakeRegistry]:
     """Every FakeRegistry the CLI opened during the test (the list fills as it opens them)."""
     opened: list[FakeRegistry] = []
 
-    def open_registry(options: Options) -> FakeRegistry:
+    def open_registry(options: Options, preconnect: Preconnect | None = None) -> FakeRegistry:
         fake = FakeRegistry(options)
         opened.append(fake)
         return fake
 
-    monkeypatch.setattr(cli, "open_registry", open_registry)
+    monkeypatch.setattr(cli_session, "open_registry", open_registry)
     monkeypatch.delenv("REGIMAGE_USERNAME", raising=False)
     monkeypatch.delenv("REGIMAGE_PASSWORD", raising=False)
     return opened
@@ -736,9 +740,7 @@ def test_audit_timeout_is_per_reference(registry: list[FakeRegistry]) -> None:
 def test_audit_has_a_default_timeout_per_reference(
     registry: list[FakeRegistry], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from regimage.cli import audit as _cli_audit
-
-    monkeypatch.setattr(_cli_audit, "DEFAULT_REFERENCE_TIMEOUT", 0.05)
+    monkeypatch.setattr(audit_run, "DEFAULT_REFERENCE_TIMEOUT", 0.05)
     result = run("audit", "slow.test/slow/never:v1", ref("dup-layer"))
     slow, fine = (json.loads(line) for line in result.lines)
     assert slow["error"]["message"] == "timed out after 0.05 s"
@@ -783,13 +785,11 @@ def _hold_the_first_reference(
 ) -> dict[str, int]:
     """Hold the first reference until the window is full behind it, and every resolve until
     ``--jobs`` of them run at once; count the references started (entered) in ``started``."""
-    from regimage.cli import audit as _cli_audit
-
     running = {"now": 0, "most": 0, "done": 0}
     full = anyio.Event()  # set once --jobs resolves run at once
     piled = anyio.Event()  # set once the window behind the first reference has filled
     original_resolve = FakeRegistry.resolve
-    original_audit_one = _cli_audit._audit_one
+    original_audit_one = audit_run._audit_one
 
     async def resolve(self: FakeRegistry, reference: Reference) -> Descriptor:
         running["now"] += 1
@@ -815,7 +815,7 @@ def _hold_the_first_reference(
         return record
 
     monkeypatch.setattr(FakeRegistry, "resolve", resolve)
-    monkeypatch.setattr(_cli_audit, "_audit_one", audit_one)
+    monkeypatch.setattr(audit_run, "_audit_one", audit_one)
     return running
 
 
@@ -858,10 +858,8 @@ def test_audit_reads_at_most_read_ahead_beyond_the_window(
 ) -> None:
     """References read but not written stay within READ_AHEAD plus the window (and the two in
     hand: the reader's, waiting for room, and the dispatcher's, waiting for the window)."""
-    from regimage.cli import audit as _cli_audit
-
     read_ahead = 5
-    monkeypatch.setattr(_cli_audit, "READ_AHEAD", read_ahead)
+    monkeypatch.setattr(audit_run, "READ_AHEAD", read_ahead)
     _hold_the_first_reference(monkeypatch, [])
     source = _audit_input()
     out = WindowOutput(source)
@@ -1246,7 +1244,7 @@ def test_the_collector_waits_for_the_start_up_and_runs_for_the_command(
 
     monkeypatch.setattr(FakeRegistry, "__init__", opened)
     try:
-        cli._pause_collector()
+        collector.pause()
         assert not gc.isenabled()
         result = run("size", ref("oci-single"))
         assert result.status == ExitStatus.OK, result.err
@@ -1262,7 +1260,7 @@ def test_the_collector_waits_for_the_start_up_and_runs_for_the_command(
 
 
 def test_the_console_script_writes_everything_before_it_leaves() -> None:
-    """run() ends with os._exit: what main() wrote is flushed first, whole, and the status kept."""
+    """run() exits with main()'s status, and what main() wrote is written first, whole."""
     expected = io.StringIO()
     assert main(["--help"], stdout=expected) == ExitStatus.OK
     result = subprocess.run(
@@ -1365,13 +1363,8 @@ def tmp_missing(layout: Path) -> Path:
 
 
 def test_audit_names_its_first_reference_without_consuming_input(tmp_path: Any) -> None:
-    """The registry connection opened at start-up (regimage.http.preconnect) is the first reference's:
+    """The registry connection opened at start-up (regimage.cli.preconnect) is the first reference's:
     from the arguments, or the first line of a regular file; never from a pipe or stdin."""
-    import argparse
-    import os
-
-    from regimage.cli.audit import first_reference
-
     listed = tmp_path / "refs.txt"
     listed.write_text("# audit\n\n  ghcr.io/acme/api:1.4  # the API\nquay.io/x/y:1\n")
     assert first_reference(argparse.Namespace(refs=[], file=str(listed))) == "ghcr.io/acme/api:1.4"
@@ -1384,13 +1377,15 @@ def test_audit_names_its_first_reference_without_consuming_input(tmp_path: Any) 
     assert first_reference(argparse.Namespace(refs=[], file=str(fifo))) is None  # not opened
 
 
-def test_version_imports_neither_typing_nor_dataclasses() -> None:
-    """``regimage --version`` loads only what it prints with (issue #7: at most 60 ms)."""
+def test_version_imports_neither_argparse_nor_dataclasses() -> None:
+    """``regimage --version`` loads only what it prints with (issue #7: at most 60 ms). (typing
+    comes with ``import regimage``: its type-checking imports sit under ``typing.TYPE_CHECKING``.)"""
     code = (
         "import io, sys\n"
         "from regimage.cli.core import main\n"
         "assert main(['--version'], stdout=io.StringIO()) == 0\n"
-        "heavy = ('typing', 'dataclasses', 'inspect', 'argparse', 'httpx', 'anyio')\n"
+        "heavy = ('dataclasses', 'inspect', 'argparse', 'logging', 'json', 'pathlib', 'socket',\n"
+        "         'ssl', 'threading', 'h11', 'httpx', 'anyio')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run(

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from regimage.cli.core import ExitStatus
+from regimage.cli.status import ExitStatus
 from tests.lab.expected import ExpectedImage
 from tests.lab.lab import Lab
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from regimage.cli.core import ExitStatus
+from regimage.cli.status import ExitStatus
 from tests.lab import skopeo
 from tests.lab.expected import ExpectedImage
 from tests.lab.lab import Lab, LabRegistry
@@ -442,7 +442,7 @@ def test_version_imports_neither_httpx_nor_anyio(home: Path) -> None:
 
 
 def test_the_registry_connection_is_opened_while_the_cli_starts(lab: Lab, home: Path) -> None:
-    """regimage.http.preconnect: the TCP handshake runs during the imports, and the pool adopts it."""
+    """regimage.cli.preconnect: the TCP handshake runs during the imports, and the pool adopts it."""
     ref = lab.anonymous.ref(lab.corpus["oci-single"].reference)
     adopted = b"using the connection opened at start-up"
     result = regimage(home, "size", "-v", "--plain-http", "--no-cache", ref)

@@ -30,9 +30,9 @@ from regimage.image.image import Image
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.mediatypes import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
-from regimage.model.platforms import Platform
+from regimage.model.platform import Platform
 from regimage.model.reference import Reference
-from tests.image.test_walk import add_image, add_index, fake_layer
+from tests.image.builders import add_image, add_index, fake_layer
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.mediatypes import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
 from regimage.model.reference import Reference
-from tests.image.test_walk import add_artifact, add_image, add_index, dumps, fake_layer
+from tests.image.builders import add_artifact, add_image, add_index, dumps, fake_layer
 
 pytestmark = pytest.mark.anyio
 

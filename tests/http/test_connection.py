@@ -23,8 +23,8 @@ import httpx
 import pytest
 from anyio.streams.tls import TLSAttribute, TLSListener
 
-import regimage.http.responses as _http
 from regimage.http.connection import MAX_HEAD_BYTES
+from regimage.http.error_mapping import is_tls_protocol_error
 from regimage.http.pool import PoolTransport
 from tests.lab.tls import create_pki
 
@@ -608,4 +608,4 @@ async def test_tls_failures_are_connect_errors_that_keep_their_cause(pki: Any) -
     ):
         with pytest.raises(httpx.ConnectError) as wrong:
             await http.get(f"https://127.0.0.1:{plain.port}/")  # TLS to plain HTTP
-    assert _http.is_tls_protocol_error(wrong.value)
+    assert is_tls_protocol_error(wrong.value)

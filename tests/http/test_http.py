@@ -23,7 +23,17 @@ from regimage.errors import (
     SizeLimitExceeded,
     SizeMismatch,
 )
-from regimage.http import responses as _http
+from regimage.http.bounded import read_bounded
+from regimage.http.error_body import parse_error_body
+from regimage.http.error_mapping import is_tls_protocol_error, map_transport_error, transport_errors
+from regimage.http.extensions import ATTEMPTS, CREDENTIALS_SENT, RATE_LIMIT
+from regimage.http.redaction import redact_url
+from regimage.http.status import (
+    LOGIN_HINT,
+    parse_retry_after_seconds,
+    raise_for_status,
+    raise_for_token_status,
+)
 from regimage.model.ratelimit import RateLimit
 
 URL = "https://registry.test/v2/library/ubuntu/manifests/latest"
@@ -100,11 +110,11 @@ def errors_body(*entries: tuple[str, str]) -> bytes:
     ],
 )
 def test_redact_url(url: str, shown: str) -> None:
-    assert _http.redact_url(url) == shown
+    assert redact_url(url) == shown
 
 
 def test_redact_url_never_raises() -> None:
-    assert _http.redact_url("https://[::1") == "<invalid URL>"
+    assert redact_url("https://[::1") == "<invalid URL>"
 
 
 # ── bounded reads ──────────────────────────────────────────────────────────────────────────────────
@@ -112,7 +122,7 @@ def test_redact_url_never_raises() -> None:
 
 @pytest.mark.anyio
 async def test_read_bounded_returns_the_body() -> None:
-    assert await _http.read_bounded(response(content=b"hello"), 10, what="body") == b"hello"
+    assert await read_bounded(response(content=b"hello"), 10, what="body") == b"hello"
 
 
 @pytest.mark.anyio
@@ -120,7 +130,7 @@ async def test_content_length_over_the_limit_is_refused_before_reading() -> None
     body = CountingStream(chunks=100)
     answer = response(stream=body, headers={"Content-Length": str(100 * 1024)})
     with pytest.raises(SizeLimitExceeded) as caught:
-        await _http.read_bounded(answer, 4096, what="manifest latest")
+        await read_bounded(answer, 4096, what="manifest latest")
     assert body.read == 0
     assert body.closed
     assert caught.value.limit == 4096
@@ -132,7 +142,7 @@ async def test_content_length_over_the_limit_is_refused_before_reading() -> None
 async def test_a_streamed_body_stops_at_the_limit() -> None:
     body = CountingStream(chunks=10_000)  # 10 MB if read whole
     with pytest.raises(SizeLimitExceeded, match="larger than the 4096-byte limit"):
-        await _http.read_bounded(response(stream=body), 4096, what="manifest")
+        await read_bounded(response(stream=body), 4096, what="manifest")
     assert body.read == 5  # the fifth chunk passes 4096 bytes
     assert body.closed
 
@@ -141,7 +151,7 @@ async def test_a_streamed_body_stops_at_the_limit() -> None:
 async def test_a_truncated_body_is_a_network_error() -> None:
     answer = response(stream=CountingStream(chunks=2), headers={"Content-Length": "4096"})
     with pytest.raises(NetworkError, match="cut short: got 2048 of the 4096 bytes"):
-        await _http.read_bounded(answer, 10_000, what="blob sha256:ab")
+        await read_bounded(answer, 10_000, what="blob sha256:ab")
 
 
 @pytest.mark.anyio
@@ -150,14 +160,14 @@ async def test_content_length_different_from_the_descriptor() -> None:
     with pytest.raises(
         SizeMismatch, match="is 5 bytes \\(Content-Length\\) but its descriptor says 4"
     ):
-        await _http.read_bounded(answer, 100, what="blob", expected_size=4)
+        await read_bounded(answer, 100, what="blob", expected_size=4)
 
 
 @pytest.mark.anyio
 async def test_a_body_longer_than_the_descriptor_stops_early() -> None:
     body = CountingStream(chunks=100)
     with pytest.raises(SizeMismatch) as caught:
-        await _http.read_bounded(response(stream=body), 10**9, what="blob", expected_size=1500)
+        await read_bounded(response(stream=body), 10**9, what="blob", expected_size=1500)
     assert body.read == 2
     assert caught.value.expected == 1500
 
@@ -165,7 +175,7 @@ async def test_a_body_longer_than_the_descriptor_stops_early() -> None:
 @pytest.mark.anyio
 async def test_a_body_shorter_than_the_descriptor() -> None:
     with pytest.raises(SizeMismatch, match="is 2048 bytes but its descriptor says 4096"):
-        await _http.read_bounded(
+        await read_bounded(
             response(stream=CountingStream(chunks=2)), 10**9, what="blob", expected_size=4096
         )
 
@@ -183,7 +193,7 @@ def test_parse_error_body() -> None:
             ]
         }
     ).encode()
-    assert _http.parse_error_body(body) == (
+    assert parse_error_body(body) == (
         RegistryErrorDetail("MANIFEST_UNKNOWN", "manifest unknown", '{"Tag": "x"}'),
         RegistryErrorDetail("DENIED", "requested access to the resource is denied"),
     )
@@ -194,18 +204,18 @@ def test_parse_error_body() -> None:
     [b"", b"404 page not found\n", b"{not json", b'{"errors": 3}', b"[1, 2]", b"\xff\xfe"],
 )
 def test_unreadable_error_bodies_give_nothing(body: bytes) -> None:
-    assert _http.parse_error_body(body) == ()
+    assert parse_error_body(body) == ()
 
 
 def test_token_server_error_shapes() -> None:
-    assert _http.parse_error_body(b'{"details": "incorrect username or password"}') == (
+    assert parse_error_body(b'{"details": "incorrect username or password"}') == (
         RegistryErrorDetail("", "incorrect username or password"),
     )
 
 
 def test_error_text_is_clipped() -> None:
     body = json.dumps({"errors": [{"code": "X", "message": "m" * 5000}]}).encode()
-    (detail,) = _http.parse_error_body(body)
+    (detail,) = parse_error_body(body)
     assert len(detail.message) == 500
 
 
@@ -223,14 +233,14 @@ def test_error_text_is_clipped() -> None:
     ],
 )
 def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
-    assert _http.parse_retry_after_seconds(value, now=1445412500.0) == seconds
+    assert parse_retry_after_seconds(value, now=1445412500.0) == seconds
 
 
 # ── status mapping ─────────────────────────────────────────────────────────────────────────────────
 
 
 async def raise_for(answer: httpx.Response) -> None:
-    await _http.raise_for_status(
+    await raise_for_status(
         answer,
         subject="tag 'latest'",
         repository="docker.io/library/ubuntu",
@@ -284,7 +294,7 @@ async def test_401_without_credentials_says_how_to_log_in() -> None:
 @pytest.mark.anyio
 async def test_401_with_credentials_says_they_were_refused() -> None:
     answer = response(401)
-    answer.extensions[_http.CREDENTIALS_SENT] = True
+    answer.extensions[CREDENTIALS_SENT] = True
     with pytest.raises(AuthenticationError, match="refused the credentials sent for"):
         await raise_for(answer)
 
@@ -305,7 +315,7 @@ async def test_insufficient_scope_with_credentials_is_access_denied() -> None:
         401,
         headers={"WWW-Authenticate": 'Bearer realm="https://a/t",error="insufficient_scope"'},
     )
-    answer.extensions[_http.CREDENTIALS_SENT] = True
+    answer.extensions[CREDENTIALS_SENT] = True
     with pytest.raises(AccessDenied, match="were accepted but do not allow pulling"):
         await raise_for(answer)
 
@@ -321,7 +331,7 @@ async def test_403_is_access_denied() -> None:
 @pytest.mark.anyio
 async def test_429_is_rate_limited_with_the_hint() -> None:
     answer = response(429, headers={"Retry-After": "30"})
-    answer.extensions[_http.ATTEMPTS] = 4
+    answer.extensions[ATTEMPTS] = 4
     with pytest.raises(RateLimited) as caught:
         await raise_for(answer)
     assert caught.value.retry_after == 30.0
@@ -332,7 +342,7 @@ async def test_429_is_rate_limited_with_the_hint() -> None:
 @pytest.mark.anyio
 async def test_5xx_is_a_registry_error_with_the_codes() -> None:
     answer = response(503, content=errors_body(("UNAVAILABLE", "try later")))
-    answer.extensions[_http.ATTEMPTS] = 4
+    answer.extensions[ATTEMPTS] = 4
     with pytest.raises(RegistryError) as caught:
         await raise_for(answer)
     assert str(caught.value) == (
@@ -345,16 +355,16 @@ async def test_5xx_is_a_registry_error_with_the_codes() -> None:
 async def test_token_status_mapping() -> None:
     refused = response(401, url="https://auth.test/token?service=s&scope=x&secret=1")
     with pytest.raises(AuthenticationError) as caught:
-        await _http.raise_for_token_status(refused, host="r.test", credentials_sent=True)
+        await raise_for_token_status(refused, host="r.test", credentials_sent=True)
     assert "the token server https://auth.test/token refused the credentials for r.test" in str(
         caught.value
     )
     anonymous = response(403, url="https://auth.test/token")
     with pytest.raises(AuthenticationError, match="refused an anonymous token"):
-        await _http.raise_for_token_status(anonymous, host="r.test", credentials_sent=False)
+        await raise_for_token_status(anonymous, host="r.test", credentials_sent=False)
     broken = response(500, url="https://auth.test/token")
     with pytest.raises(RegistryError, match="answered HTTP 500"):
-        await _http.raise_for_token_status(broken, host="r.test", credentials_sent=False)
+        await raise_for_token_status(broken, host="r.test", credentials_sent=False)
 
 
 # ── issue #9: real registries' refusals ────────────────────────────────────────────────────────────
@@ -366,10 +376,10 @@ S3_XML = (
 
 
 def test_object_store_xml_errors_are_read() -> None:
-    assert _http.parse_error_body(S3_XML) == (
+    assert parse_error_body(S3_XML) == (
         RegistryErrorDetail("InvalidArgument", "Only one auth mechanism allowed"),
     )
-    assert _http.parse_error_body(b"<html><body>nope</body></html>") == ()
+    assert parse_error_body(b"<html><body>nope</body></html>") == ()
 
 
 def _redirected(status: int, content: bytes = b"") -> httpx.Response:
@@ -408,15 +418,13 @@ HUB_429 = errors_body(
 @pytest.mark.anyio
 async def test_docker_hub_pull_limit_says_which_budget_and_what_helps() -> None:
     answer = response(429, content=HUB_429, url=HUB_URL)
-    answer.extensions[_http.ATTEMPTS] = 4
-    answer.extensions[_http.RATE_LIMIT] = RateLimit(
-        100, 0, window=21600, registry="registry-1.docker.io"
-    )
+    answer.extensions[ATTEMPTS] = 4
+    answer.extensions[RATE_LIMIT] = RateLimit(100, 0, window=21600, registry="registry-1.docker.io")
     with pytest.raises(RateLimited) as caught:
         await raise_for(answer)
     assert str(caught.value) == (
         "Docker Hub rate limit reached: 0 of 100 pulls left in the 6 h window; "
-        f"{_http.LOGIN_HINT} to raise it; fetching tag 'latest' from docker.io/library/ubuntu "
+        f"{LOGIN_HINT} to raise it; fetching tag 'latest' from docker.io/library/ubuntu "
         "(HTTP 429 after 4 attempts): TOOMANYREQUESTS: You have reached your unauthenticated pull "
         "rate limit. https://www.docker.com/increase-rate-limit"
     )
@@ -425,7 +433,7 @@ async def test_docker_hub_pull_limit_says_which_budget_and_what_helps() -> None:
 @pytest.mark.anyio
 async def test_pull_limit_without_a_known_budget_but_with_a_wait() -> None:
     answer = response(429, content=HUB_429, url=HUB_URL, headers={"Retry-After": "2460"})
-    answer.extensions[_http.CREDENTIALS_SENT] = True
+    answer.extensions[CREDENTIALS_SENT] = True
     with pytest.raises(RateLimited) as caught:
         await raise_for(answer)
     assert str(caught.value).startswith(
@@ -438,7 +446,7 @@ async def test_pull_limit_without_a_known_budget_but_with_a_wait() -> None:
 @pytest.mark.anyio
 async def test_a_request_rate_429_is_not_called_the_pull_limit() -> None:
     answer = response(429, content=b"Too Many Requests (HAP429).\n", url=HUB_URL)
-    answer.extensions[_http.RATE_LIMIT] = RateLimit(
+    answer.extensions[RATE_LIMIT] = RateLimit(
         100, 76, window=21600, registry="registry-1.docker.io"
     )
     with pytest.raises(RateLimited) as caught:
@@ -456,9 +464,9 @@ async def test_a_catalog_refused_to_a_non_admin_says_so() -> None:
         url="https://harbor.test/v2/_catalog",
         headers={"WWW-Authenticate": 'Bearer realm="https://a/t",error="insufficient_scope"'},
     )
-    answer.extensions[_http.CREDENTIALS_SENT] = True
+    answer.extensions[CREDENTIALS_SENT] = True
     with pytest.raises(AccessDenied) as caught:
-        await _http.raise_for_status(answer, subject="catalog", repository="harbor.test")
+        await raise_for_status(answer, subject="catalog", repository="harbor.test")
     assert str(caught.value) == (
         "the credentials for harbor.test were accepted but do not allow listing the catalog of "
         "harbor.test (registries such as Harbor let only administrators list the catalog)"
@@ -478,7 +486,7 @@ async def test_a_catalog_refused_to_a_non_admin_says_so() -> None:
 async def test_token_refusals_name_what_was_asked(scopes: tuple[str, ...], words: str) -> None:
     refused = response(401, url="https://ghcr.test/token?scope=x")
     with pytest.raises(AuthenticationError) as caught:
-        await _http.raise_for_token_status(
+        await raise_for_token_status(
             refused, host="ghcr.test", credentials_sent=False, scopes=scopes
         )
     assert str(caught.value).startswith(
@@ -524,7 +532,7 @@ def _chained(outer: httpx.HTTPError, cause: BaseException) -> httpx.HTTPError:
     ],
 )
 def test_map_transport_error(error: httpx.HTTPError, kind: type[Exception], fragment: str) -> None:
-    mapped = _http.map_transport_error(error, "https://u:p@registry.test/v2/?token=abc")
+    mapped = map_transport_error(error, "https://u:p@registry.test/v2/?token=abc")
     assert type(mapped) is kind
     assert fragment in str(mapped)
     assert "abc" not in str(mapped)
@@ -534,13 +542,13 @@ def test_map_transport_error(error: httpx.HTTPError, kind: type[Exception], frag
 def test_tls_protocol_errors_are_told_from_certificate_errors() -> None:
     plain = httpx.ConnectError("[SSL: WRONG_VERSION_NUMBER] wrong version number")
     cert = _chained(httpx.ConnectError("x"), ssl.SSLCertVerificationError("bad"))
-    assert _http.is_tls_protocol_error(plain)
-    assert not _http.is_tls_protocol_error(cert)
-    assert not _http.is_tls_protocol_error(httpx.ConnectError("refused"))
+    assert is_tls_protocol_error(plain)
+    assert not is_tls_protocol_error(cert)
+    assert not is_tls_protocol_error(httpx.ConnectError("refused"))
 
 
 def test_transport_errors_context_manager() -> None:
-    with pytest.raises(NetworkError) as caught, _http.transport_errors(URL, reference="r:1"):
+    with pytest.raises(NetworkError) as caught, transport_errors(URL, reference="r:1"):
         raise httpx.ConnectError("refused")
     assert caught.value.reference == "r:1"
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
@@ -563,7 +571,7 @@ async def test_compressed_bodies_are_inflated(
 ) -> None:
     body = b'{"schemaVersion": 2}' * 100
     answer = response(stream=Chunks([compress(body)]), headers={"Content-Encoding": encoding})
-    assert await _http.read_bounded(answer, 10_000, what="manifest") == body
+    assert await read_bounded(answer, 10_000, what="manifest") == body
 
 
 @pytest.mark.anyio
@@ -574,7 +582,7 @@ async def test_a_gzip_bomb_stops_at_the_cap_without_inflating_it_whole() -> None
     tracemalloc.start()
     try:
         with pytest.raises(SizeLimitExceeded):
-            await _http.read_bounded(answer, 1024 * 1024, what="manifest")
+            await read_bounded(answer, 1024 * 1024, what="manifest")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -585,4 +593,4 @@ async def test_a_gzip_bomb_stops_at_the_cap_without_inflating_it_whole() -> None
 async def test_a_body_that_is_not_what_its_encoding_says() -> None:
     answer = response(stream=Chunks([b"plain text"]), headers={"Content-Encoding": "gzip"})
     with pytest.raises(RegistryError, match=r"is not valid gzip \(Content-Encoding\)"):
-        await _http.read_bounded(answer, 1000, what="manifest")
+        await read_bounded(answer, 1000, what="manifest")

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from regimage.http.pool import ConnectionPool, PoolTransport
-from regimage.http.transport import RequestStats, build_transport
+from regimage.http.request_log import RequestStats
+from regimage.http.transport import build_transport
 from regimage.registry.client import RegistryProvider
 from tests.imports import imported_by
 

@@ -12,15 +12,11 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from regimage.errors import SizeLimitExceeded
-from regimage.http import responses as _http
-from regimage.http.transport import (
-    HostLimitTransport,
-    LoggingTransport,
-    RequestStats,
-    RetryPolicy,
-    RetryTransport,
-    build_transport,
-)
+from regimage.http.extensions import ATTEMPTS, OPERATION
+from regimage.http.limits import HostLimitTransport
+from regimage.http.request_log import LoggingTransport, RequestStats
+from regimage.http.retry import RetryPolicy, RetryTransport
+from regimage.http.transport import build_transport
 
 URL = "https://registry.test/v2/library/ubuntu/manifests/latest"
 #: One TLS context for every transport here: building one loads the CA bundle (tens of ms).
@@ -98,7 +94,7 @@ async def test_429_with_retry_after_then_success(httpx_mock: HTTPXMock) -> None:
     assert response.status_code == 200
     assert response.content == b"ok"
     assert sleep.delays == [7.0]
-    assert response.extensions[_http.ATTEMPTS] == 2
+    assert response.extensions[ATTEMPTS] == 2
 
 
 @pytest.mark.anyio
@@ -125,7 +121,7 @@ async def test_retry_after_over_the_cap_gives_up_at_once(httpx_mock: HTTPXMock) 
         response = await client.get(URL)
     assert response.status_code == 429
     assert sleep.delays == []
-    assert response.extensions[_http.ATTEMPTS] == 1
+    assert response.extensions[ATTEMPTS] == 1
 
 
 @pytest.mark.anyio
@@ -136,7 +132,7 @@ async def test_503_storm_stops_after_the_attempts(httpx_mock: HTTPXMock) -> None
     async with make_client(sleep, stats=stats, attempts=4) as client:
         response = await client.get(URL)
     assert response.status_code == 503
-    assert response.extensions[_http.ATTEMPTS] == 4
+    assert response.extensions[ATTEMPTS] == 4
     assert len(httpx_mock.get_requests()) == 4
     assert sleep.delays == [0.5, 1.0, 2.0]
     assert stats["manifest"] == 4
@@ -350,7 +346,7 @@ async def test_operations_are_counted(httpx_mock: HTTPXMock) -> None:
         await client.get("https://r.test/v2/a/tags/list")
         await client.get("https://r.test/v2/_catalog")
         await client.get("https://r.test/v2/a/referrers/sha256:00")
-        await client.get("https://auth.test/token", extensions={_http.OPERATION: "token"})
+        await client.get("https://auth.test/token", extensions={OPERATION: "token"})
     assert stats.as_dict() == {
         "blob": 1,
         "blob-head": 1,

@@ -14,14 +14,16 @@ from regimage.errors import (
     RegImageError,
     UnsupportedMediaType,
 )
-from regimage.image.image import Image, ImageSize, PlatformSizes
+from regimage.image.answers import ImageSize, PlatformSizes
+from regimage.image.image import Image
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.image_config import chain_ids
 from regimage.model.mediatypes import DOCKER_SCHEMA1_MANIFEST, OCI_INDEX
-from regimage.model.platforms import Platform, PlatformSpec, all_platforms, only_os, ordered
+from regimage.model.platform import Platform
+from regimage.model.platform_match import PlatformSpec, all_platforms, only_os, ordered
 from regimage.model.reference import Reference
-from tests.image.test_walk import (
+from tests.image.builders import (
     add_artifact,
     add_attestation,
     add_image,
@@ -369,7 +371,7 @@ async def test_resolve_through_a_resolver(store: MemoryProvider) -> None:
     assert img.provider is store
     by_digest = await Image.resolve(Reference.parse(f"ghcr.io/acme/api@{manifest.digest}"), store)
     assert by_digest.target.digest == manifest.digest
-    assert by_digest.platform is None
+    assert by_digest.matcher is None
     with pytest.raises(NotFound, match=r"'2\.0'"):
         await Image.resolve("ghcr.io/acme/api:2.0", store)
 
@@ -383,8 +385,8 @@ def test_image_value_semantics(store: MemoryProvider) -> None:
     arm = a.with_platform("linux/arm64")
     assert repr(arm) == f"<Image('x:1', {target.digest}, platform='linux/arm64')>"
     assert arm.cache is a.cache
-    assert a.matcher.match(Platform.host())
-    assert a.with_platform(None).platform is None
+    assert a.effective_matcher.match(Platform.host())
+    assert a.with_platform(None).matcher is None
 
 
 async def test_referrers(store: MemoryProvider) -> None:

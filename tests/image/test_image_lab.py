@@ -18,12 +18,14 @@ import pytest
 
 from regimage.content.oci_layout import REF_NAME_ANNOTATION, OCILayout
 from regimage.errors import NotAnImage
+from regimage.image.handlers import children
 from regimage.image.image import Image
-from regimage.image.walk import children, walk
+from regimage.image.walk import walk
 from regimage.model.descriptor import Descriptor
 from regimage.model.manifest import Manifest
 from regimage.model.mediatypes import is_index, is_manifest
-from regimage.model.platforms import Platform, PlatformSpec
+from regimage.model.platform import Platform
+from regimage.model.platform_match import PlatformSpec
 from regimage.registry.client import RegistryProvider
 from tests.lab.corpus import corpus
 from tests.lab.expected import ARTIFACT_KEY, ExpectedImage, ExpectedPlatform

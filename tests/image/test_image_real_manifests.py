@@ -14,12 +14,18 @@ import pytest
 
 from regimage.content.provider import MemoryProvider
 from regimage.errors import NoMatchingPlatform, NotAnImage, NotFound, UnsupportedMediaType
+from regimage.image.handlers import (
+    children,
+    filter_platforms,
+    limit_manifests,
+    skip_attestations,
+)
 from regimage.image.image import Image
-from regimage.image.walk import children, filter_platforms, limit_manifests, skip_attestations
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.mediatypes import is_layer
-from regimage.model.platforms import Platform, matcher_for, only
+from regimage.model.platform import Platform
+from regimage.model.platform_match import matcher_for, only
 
 pytestmark = pytest.mark.anyio
 

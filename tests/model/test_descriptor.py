@@ -8,14 +8,13 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from regimage.errors import InvalidDocument, RegImageError
 from regimage.model import mediatypes as mt
 from regimage.model.descriptor import MAX_DESCRIPTOR_SIZE, Descriptor
 from regimage.model.digest import Digest
-from regimage.model.platforms import Platform
+from regimage.model.platform import Platform
 
 DIGEST = "sha256:" + "ab" * 32
 BASE: dict[str, Any] = {"mediaType": mt.OCI_MANIFEST, "digest": DIGEST, "size": 527}

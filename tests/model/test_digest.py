@@ -6,8 +6,7 @@ import hashlib
 import itertools
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from regimage.errors import DigestMismatch, InvalidDigest
 from regimage.model.digest import Digest, DigestVerifier

@@ -8,15 +8,13 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from regimage.errors import InvalidDocument, RegImageError
-from regimage.model import image_config as image_config_module
-from regimage.model import mediatypes as mt
+from regimage.model import image_config as image_config_module, mediatypes as mt
 from regimage.model.digest import Digest
 from regimage.model.image_config import HistoryEntry, ImageConfig, chain_ids
-from regimage.model.platforms import Platform
+from regimage.model.platform import Platform
 
 DROP: Any = object()
 

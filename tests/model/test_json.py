@@ -7,8 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from regimage.errors import InvalidDocument
 from regimage.model._json import MAX_DEPTH, MAX_INT_DIGITS, json_type, loads_object

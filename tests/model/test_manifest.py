@@ -8,12 +8,10 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from regimage.errors import InvalidDocument, RegImageError, UnsupportedMediaType
-from regimage.model import _document as document_module
-from regimage.model import mediatypes as mt
+from regimage.model import _document as document_module, mediatypes as mt
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.manifest import (
@@ -24,7 +22,7 @@ from regimage.model.manifest import (
     Schema1Manifest,
     parse_document,
 )
-from regimage.model.platforms import Platform
+from regimage.model.platform import Platform
 
 DROP: Any = object()  # a field value meaning "leave this field out"
 

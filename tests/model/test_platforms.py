@@ -16,21 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from regimage.errors import InvalidPlatform
-from regimage.model.platforms import (
+from regimage.model.platform import Platform
+from regimage.model.platform_match import (
     AllMatcher,
     OrderedMatcher,
     OSMatcher,
-    Platform,
     PlatformMatcher,
-    _cpu_variant_number,
-    _host_arch,
-    _host_os,
-    _windows_host_runs,
-    _windows_version,
     all_platforms,
     any_of,
     best_match,
@@ -41,6 +35,13 @@ from regimage.model.platforms import (
     only_strict,
     ordered,
     sort_platforms,
+)
+from regimage.model.platform_rules import (
+    cpu_variant_number,
+    host_arch,
+    host_os,
+    windows_host_runs,
+    windows_version,
 )
 
 VECTORS_DIR = Path(__file__).parent.parent / "vectors"
@@ -256,10 +257,10 @@ def test_order_vectors_windows_builds(
 # ── windows_compat_cases ────────────────────────────────────────────────────────────────────────
 @pytest.mark.parametrize("case", cases("windows_compat_cases"), ids=case_id)
 def test_windows_compat_vectors(case: dict[str, Any]) -> None:
-    host, container = _windows_version(case["host"]), _windows_version(case["container"])
+    host, container = windows_version(case["host"]), windows_version(case["container"])
     assert host is not None
     assert container is not None
-    assert _windows_host_runs(host, container) is case["compatible"]
+    assert windows_host_runs(host, container) is case["compatible"]
     matcher = only(Platform("windows", "amd64", os_version=case["host"]))
     candidate = Platform("windows", "amd64", os_version=case["container"] + ".1234")
     assert matcher.match(candidate) is case["compatible"]
@@ -270,9 +271,9 @@ def test_windows_compat_vectors(case: dict[str, Any]) -> None:
 def test_cpu_variant_vectors(case: dict[str, Any]) -> None:
     if "error" in case:
         with pytest.raises(InvalidPlatform, match=repr(case["machine_arch"])):
-            _cpu_variant_number(case["machine_arch"])
+            cpu_variant_number(case["machine_arch"])
     else:
-        assert _cpu_variant_number(case["machine_arch"]) == case["variant_number"]
+        assert cpu_variant_number(case["machine_arch"]) == case["variant_number"]
 
 
 # ── derived_parse_cases ─────────────────────────────────────────────────────────────────────────
@@ -469,7 +470,7 @@ def test_host_is_linux_amd64_here() -> None:
     ],
 )
 def test_host_arch_mapping(machine: str, expected: tuple[str, str]) -> None:
-    assert _host_arch(machine) == expected
+    assert host_arch(machine) == expected
 
 
 @pytest.mark.parametrize(
@@ -477,7 +478,7 @@ def test_host_arch_mapping(machine: str, expected: tuple[str, str]) -> None:
     [("linux", "linux"), ("darwin", "darwin"), ("win32", "windows"), ("freebsd14", "freebsd")],
 )
 def test_host_os_mapping(sys_platform: str, expected: str) -> None:
-    assert _host_os(sys_platform) == expected
+    assert host_os(sys_platform) == expected
 
 
 # ── matchers and choosing ───────────────────────────────────────────────────────────────────────

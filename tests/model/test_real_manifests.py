@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from regimage.errors import DigestMismatch, RegImageError, UnsupportedMediaType
 from regimage.model import mediatypes as mt
@@ -23,7 +22,7 @@ from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.image_config import ImageConfig, chain_ids
 from regimage.model.manifest import Index, Manifest, Schema1Manifest, parse_document
-from regimage.model.platforms import Platform
+from regimage.model.platform import Platform
 
 HERE = Path(__file__).parent.parent / "vectors" / "real_manifests"
 INDEX: dict[str, Any] = json.loads((HERE / "INDEX.json").read_text(encoding="utf-8"))

@@ -15,26 +15,25 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 
 from regimage.errors import InvalidReference
 from regimage.model.digest import Digest
+from regimage.model.host import is_loopback_host, split_host
 from regimage.model.reference import (
-    _ANCHORED_IDENTIFIER_RE,
-    _ANCHORED_NAME_RE,
-    _DOMAIN_AND_PORT_RE,
-    _REFERENCE_RE,
     DEFAULT_TAG,
     Reference,
-    _Anchored,
     _parse,
     _parse_any_reference,
     _parse_named,
     _parse_normalized_named,
     _with_name,
-    is_loopback_host,
-    split_host,
+)
+from regimage.model.reference_grammar import (
+    ANCHORED_IDENTIFIER_RE,
+    ANCHORED_NAME_RE,
+    DOMAIN_AND_PORT_RE,
+    REFERENCE_RE,
 )
 
 Case = dict[str, Any]
@@ -194,7 +193,7 @@ def check_docker_ref(case: Case) -> None:
     assert f"{ref.name}{separator}{ref.identifier}" == case["string"]
 
 
-def run_regexp(pattern: _Anchored, groups: tuple[str, ...]) -> Callable[[Case], None]:
+def run_regexp(pattern: re.Pattern[str], groups: tuple[str, ...]) -> Callable[[Case], None]:
     def check(case: Case) -> None:
         match = pattern.fullmatch(case["input"])
         assert (match is not None) is case["match"]
@@ -217,14 +216,14 @@ CHECKERS: dict[str, Callable[[Case], None]] = {
     "ParseAnyReference": check_parse_any,
     "ParseAnyReference+FamiliarMatch": check_familiar_match,
     "ParseDockerRef": check_docker_ref,
-    "regexp:^domainAndPort$": run_regexp(_DOMAIN_AND_PORT_RE, ()),
+    "regexp:^domainAndPort$": run_regexp(DOMAIN_AND_PORT_RE, ()),
     "regexp:anchoredNameRegexp (groups: domain, remote-name)": run_regexp(
-        _ANCHORED_NAME_RE, ("domain", "path")
+        ANCHORED_NAME_RE, ("domain", "path")
     ),
     "regexp:referenceRegexp (groups: name, tag, digest)": run_regexp(
-        _REFERENCE_RE, ("name", "tag", "digest")
+        REFERENCE_RE, ("name", "tag", "digest")
     ),
-    "regexp:anchoredIdentifierRegexp (64 lowercase hex)": run_regexp(_ANCHORED_IDENTIFIER_RE, ()),
+    "regexp:anchoredIdentifierRegexp (64 lowercase hex)": run_regexp(ANCHORED_IDENTIFIER_RE, ()),
 }
 
 

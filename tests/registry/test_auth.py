@@ -16,11 +16,16 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from regimage.errors import AuthenticationError, RegistryError, SizeLimitExceeded
-from regimage.http import responses as _http
-from regimage.http.transport import RequestStats, RetryPolicy, build_transport
+from regimage.http.extensions import CREDENTIALS_SENT, OPERATION, RATE_LIMIT
+from regimage.http.request_log import RequestStats
+from regimage.http.retry import RetryPolicy
+from regimage.http.transport import build_transport
 from regimage.model.ratelimit import RateLimit
-from regimage.registry.auth import DEFAULT_EXPIRES_IN, RegistryAuth, Token, scopes_for_path
+from regimage.registry.auth import RegistryAuth
 from regimage.registry.credentials import Credentials, CredentialStore
+from regimage.registry.scopes import scopes_for_path
+from regimage.registry.token_server import DEFAULT_EXPIRES_IN
+from regimage.registry.tokens import Token
 
 TLS = httpx.create_ssl_context()
 
@@ -236,7 +241,7 @@ async def test_cold_anonymous_pull_is_401_token_retry(fake: FakeRegistry) -> Non
     assert token_request.url.params.get_list("scope") == ["repository:public/app:pull"]
     assert token_request.url.params["service"] == "fake-registry"
     assert "authorization" not in token_request.headers
-    assert response.extensions[_http.CREDENTIALS_SENT] is False
+    assert response.extensions[CREDENTIALS_SENT] is False
     assert stats.as_dict() == {"manifest": 2, "token": 1}
 
 
@@ -275,7 +280,7 @@ async def test_credentials_go_to_the_token_server(fake: FakeRegistry) -> None:
     assert response.status_code == 200
     (token_request,) = fake.token_requests
     assert token_request.headers["authorization"] == "Basic " + base64.b64encode(b"bob:pw").decode()
-    assert response.extensions[_http.CREDENTIALS_SENT] is True
+    assert response.extensions[CREDENTIALS_SENT] is True
 
 
 @pytest.mark.anyio
@@ -304,7 +309,7 @@ async def test_a_private_repository_without_credentials_stops_after_one_token(
         response = await client.get(fake.url("private/other"), auth=auth)
     assert response.status_code == 401
     assert [host for _, host, _, _ in fake.log] == ["auth.test", "r.test"]
-    assert response.extensions[_http.CREDENTIALS_SENT] is False
+    assert response.extensions[CREDENTIALS_SENT] is False
 
 
 @pytest.mark.anyio
@@ -700,10 +705,10 @@ async def test_the_budget_a_registry_states_is_kept_per_host(httpx_mock: HTTPXMo
     budget = RateLimit(100, 76, window=21600, registry="hub.test")
     assert auth.rate_limit("hub.test") == budget
     assert auth.rate_limits.as_dict() == {"hub.test": budget}
-    assert first.extensions[_http.RATE_LIMIT] == budget
+    assert first.extensions[RATE_LIMIT] == budget
     # An answer without the headers still carries the host's last known budget.
-    assert blob.extensions[_http.RATE_LIMIT] == budget
-    assert _http.RATE_LIMIT not in other.extensions
+    assert blob.extensions[RATE_LIMIT] == budget
+    assert RATE_LIMIT not in other.extensions
     assert auth.rate_limit("other.test") is None
 
 
@@ -727,7 +732,7 @@ async def test_a_head_refused_by_the_storage_host_is_asked_again_with_get(
     client, auth = make_auth(stats=stats)
     async with client:
         response = await client.head(
-            blob, auth=auth, follow_redirects=True, extensions={_http.OPERATION: "blob-head"}
+            blob, auth=auth, follow_redirects=True, extensions={OPERATION: "blob-head"}
         )
         assert response.status_code == 200
         assert response.request.method == "GET"
@@ -792,7 +797,7 @@ async def test_a_refused_refresh_post_falls_back_to_basic_with_the_identity_toke
     assert [r.method for r in fake.token_requests] == ["POST", "GET"]
     basic = fake.token_requests[1].headers["authorization"]
     assert base64.b64decode(basic.split()[1]) == b":refresh-abc"
-    assert response.extensions[_http.CREDENTIALS_SENT] is True
+    assert response.extensions[CREDENTIALS_SENT] is True
 
 
 @pytest.mark.anyio

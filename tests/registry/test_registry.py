@@ -12,6 +12,7 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from regimage._version import __version__
+from regimage.content.memory_cache import MemoryCache
 from regimage.errors import (
     AuthenticationError,
     DigestMismatch,
@@ -24,13 +25,14 @@ from regimage.errors import (
     SizeMismatch,
     UnsupportedMediaType,
 )
-from regimage.http import preconnect
-from regimage.http.transport import RetryPolicy
+from regimage.http.retry import RetryPolicy
 from regimage.model import mediatypes
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
-from regimage.registry.client import MAX_MANIFEST_BYTES, MemoryCache, RegistryProvider
+from regimage.registry.client import MAX_MANIFEST_BYTES, RegistryProvider
 from regimage.registry.credentials import Credentials, CredentialStore
+from regimage.registry.preconnect import Pending, Preconnect
+from regimage.registry.probe import Answer
 
 pytestmark = pytest.mark.anyio
 
@@ -748,37 +750,39 @@ async def test_cookies_are_never_kept_nor_sent(httpx_mock: HTTPXMock) -> None:
         assert "cookie" not in request.headers
 
 
-# ── what the command line's start-up thread learned (regimage.http.preconnect) ─────────────────────────
+# ── what the command line's start-up thread learned (regimage.registry.preconnect) ─────────────────────
 
 
-def answered_at_start_up(status: int, *challenges: str) -> None:
+def answered_at_start_up(status: int, *challenges: str) -> Preconnect:
     """As if preconnect's thread had asked ``GET https://r.test/v2/`` and been answered so."""
-    pending = preconnect.Pending("r.test", 443, tls=True)
-    pending.answer = preconnect.Answer(status, challenges)
+    early = Preconnect()
+    pending = Pending("r.test", 443, tls=True)
+    pending.answer = Answer(status, challenges)
     pending._done.set()
-    preconnect._probes[("r.test", 443, True)] = pending
+    early._probes[("r.test", 443, True)] = pending
+    return early
 
 
 BEARER = 'Bearer realm="https://auth.r.test/token",service="r.test"'
 
 
-async def resolve_with_a_token(httpx_mock: HTTPXMock) -> list[httpx.Request]:
+async def resolve_with_a_token(httpx_mock: HTTPXMock, early: Preconnect) -> list[httpx.Request]:
     """Resolve REF where the token server gives ``t`` and the manifest then comes: the requests."""
     httpx_mock.add_response(url=re.compile(r"https://auth\.r\.test/token.*"), json={"token": "t"})
     httpx_mock.add_response(
         url=f"{BASE}/manifests/v1", content=MANIFEST, headers=manifest_headers()
     )
     try:
-        async with make() as registry:
+        async with make(preconnect=early) as registry:
             assert (await registry.resolve(REF)).digest == MANIFEST_DIGEST
     finally:
-        preconnect.discard()
+        early.close()
     return httpx_mock.get_requests()
 
 
 async def test_a_challenge_learned_at_start_up_spares_the_401(httpx_mock: HTTPXMock) -> None:
-    answered_at_start_up(401, BEARER)
-    token, manifest = await resolve_with_a_token(httpx_mock)  # no 401 first
+    early = answered_at_start_up(401, BEARER)
+    token, manifest = await resolve_with_a_token(httpx_mock, early)  # no 401 first
     assert token.url.host == "auth.r.test"
     assert manifest.headers["authorization"] == "Bearer t"
 
@@ -786,11 +790,11 @@ async def test_a_challenge_learned_at_start_up_spares_the_401(httpx_mock: HTTPXM
 async def test_an_open_v2_at_start_up_still_meets_a_repository_that_wants_a_token(
     httpx_mock: HTTPXMock,
 ) -> None:
-    answered_at_start_up(200)
+    early = answered_at_start_up(200)
     httpx_mock.add_response(
         url=f"{BASE}/manifests/v1", status_code=401, headers={"WWW-Authenticate": BEARER}
     )
-    requests = await resolve_with_a_token(httpx_mock)
+    requests = await resolve_with_a_token(httpx_mock, early)
     assert [r.url.host for r in requests] == ["r.test", "auth.r.test", "r.test"]
 
 
@@ -799,6 +803,6 @@ async def test_a_port_out_of_range_is_reported_not_raised_by_the_start_up_lookup
 ) -> None:
     """The grammar lets a port have any digits; looking for a start-up answer must not trip."""
     httpx_mock.add_response(url="https://r.test:99999/v2/ns/app/manifests/v1", status_code=404)
-    async with make() as registry:
+    async with make(preconnect=Preconnect()) as registry:
         with pytest.raises(NotFound):
             await registry.resolve("r.test:99999/ns/app:v1")

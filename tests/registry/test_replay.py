@@ -33,7 +33,7 @@ import pytest
 from pytest_httpx import HTTPXMock
 
 from regimage.errors import RateLimited, RegImageError
-from regimage.http.transport import RetryPolicy
+from regimage.http.retry import RetryPolicy
 from regimage.model import mediatypes
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
@@ -620,17 +620,17 @@ def _run_cli(
     *argv: str,
     stdin: TextIO | None = None,
 ) -> tuple[int, str, str]:
-    from regimage.cli import core as cli
+    from regimage.cli import core as cli, session as cli_session
 
     httpx_mock.add_callback(replayer, is_reusable=True)
 
-    def open_registry(options: cli.Options) -> RegistryProvider:
+    def open_registry(options: cli_session.Options, preconnect: object = None) -> RegistryProvider:
         return RegistryProvider(
             credentials=CredentialStore(env={}, use_files=False),
             transport=httpx.AsyncHTTPTransport(),
         )
 
-    monkeypatch.setattr(cli, "open_registry", open_registry)
+    monkeypatch.setattr(cli_session, "open_registry", open_registry)
     monkeypatch.setenv("REGIMAGE_BACKEND", backend)
     monkeypatch.delenv("REGIMAGE_USERNAME", raising=False)
     monkeypatch.delenv("REGIMAGE_PASSWORD", raising=False)

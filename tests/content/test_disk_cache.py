@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from regimage.content.cache import (
+from regimage.content.disk_cache import (
     MAX_DISK_ITEM_BYTES,
     TOKEN_MARGIN_SECONDS,
     DiskCache,
-    MemoryCache,
     default_cache_directory,
 )
 from regimage.image.image import Image
@@ -104,16 +103,6 @@ def test_default_directory_follows_xdg(tmp_path: Path) -> None:
     assert default_cache_directory({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "regimage"
     home = default_cache_directory({"XDG_CACHE_HOME": "relative/path"})
     assert home == Path.home() / ".cache" / "regimage"
-
-
-def test_memory_cache_is_bounded_lru() -> None:
-    cache = MemoryCache(max_bytes=10)
-    cache.put("a", b"1234")
-    cache.put("b", b"1234")
-    assert cache.get("a") == b"1234"
-    cache.put("c", b"1234")  # evicts b, the least recently used
-    assert cache.get("b") is None
-    assert len(cache) == 2
 
 
 # ── concurrent processes ───────────────────────────────────────────────────────────────────────────
