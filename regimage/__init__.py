@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from regimage.content.provider import (
         MemoryProvider as MemoryProvider,
         Provider as Provider,
+        RangeReader as RangeReader,
         ReferrersProvider as ReferrersProvider,
         Resolver as Resolver,
     )
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         AuthenticationError as AuthenticationError,
         DigestMismatch as DigestMismatch,
         InvalidChallenge as InvalidChallenge,
+        InvalidConfiguration as InvalidConfiguration,
         InvalidDigest as InvalidDigest,
         InvalidDocument as InvalidDocument,
         InvalidPlatform as InvalidPlatform,
@@ -38,10 +40,14 @@ if TYPE_CHECKING:
         NoMatchingPlatform as NoMatchingPlatform,
         NotAnImage as NotAnImage,
         NotFound as NotFound,
+        ProxyAuthenticationError as ProxyAuthenticationError,
+        ProxyError as ProxyError,
         RateLimited as RateLimited,
         RegImageError as RegImageError,
+        RegistryBlocked as RegistryBlocked,
         RegistryError as RegistryError,
         RegistryErrorDetail as RegistryErrorDetail,
+        RootFSMismatch as RootFSMismatch,
         SizeLimitExceeded as SizeLimitExceeded,
         SizeMismatch as SizeMismatch,
         UnsupportedMediaType as UnsupportedMediaType,
@@ -56,8 +62,23 @@ if TYPE_CHECKING:
         PlatformSizes as PlatformSizes,
         SelectedManifest as SelectedManifest,
     )
+    from regimage.image.diff import (
+        DiffLayer as DiffLayer,
+        DiffSide as DiffSide,
+        ImageDiff as ImageDiff,
+        PlatformsDiff as PlatformsDiff,
+        diff as diff,
+        diff_platforms as diff_platforms,
+    )
     from regimage.image.image import Image as Image
+    from regimage.image.unpacked import UnpackedSize as UnpackedSize
     from regimage.image.walk import Handler as Handler, walk as walk
+    from regimage.model.byte_range import ByteRange as ByteRange
+    from regimage.model.config_diff import (
+        ConfigDiff as ConfigDiff,
+        FieldChange as FieldChange,
+        MappingDiff as MappingDiff,
+    )
     from regimage.model.descriptor import Descriptor as Descriptor
     from regimage.model.digest import Digest as Digest
     from regimage.model.image_config import (
@@ -65,6 +86,7 @@ if TYPE_CHECKING:
         ImageConfig as ImageConfig,
         chain_ids as chain_ids,
     )
+    from regimage.model.layer_size import LayerSize as LayerSize
     from regimage.model.manifest import (
         Index as Index,
         Manifest as Manifest,
@@ -83,6 +105,8 @@ if TYPE_CHECKING:
         Credentials as Credentials,
         CredentialStore as CredentialStore,
     )
+    from regimage.registry.mirror_files import load_mirrors as load_mirrors
+    from regimage.registry.mirrors import Mirror as Mirror, Mirrors as Mirrors
 
 #: Public name → the module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -92,25 +116,36 @@ _EXPORTS: dict[str, str] = {
     "RateLimit": "model.ratelimit",
     "AccessDenied": "errors",
     "AuthenticationError": "errors",
+    "ByteRange": "model.byte_range",
+    "ConfigDiff": "model.config_diff",
     "CredentialStore": "registry.credentials",
     "Credentials": "registry.credentials",
     "Descriptor": "model.descriptor",
     "Digest": "model.digest",
+    "DiffLayer": "image.diff",
+    "DiffSide": "image.diff",
     "DigestMismatch": "errors",
+    "FieldChange": "model.config_diff",
     "Handler": "image.walk",
     "HistoryEntry": "model.image_config",
     "Image": "image.image",
     "ImageConfig": "model.image_config",
     "ImageConfigResult": "image.answers",
+    "ImageDiff": "image.diff",
     "ImageSize": "image.answers",
     "Index": "model.manifest",
     "InvalidChallenge": "errors",
+    "InvalidConfiguration": "errors",
     "InvalidDigest": "errors",
     "InvalidDocument": "errors",
     "InvalidPlatform": "errors",
     "InvalidReference": "errors",
+    "LayerSize": "model.layer_size",
     "Manifest": "model.manifest",
+    "MappingDiff": "model.config_diff",
     "MemoryProvider": "content.provider",
+    "Mirror": "registry.mirrors",
+    "Mirrors": "registry.mirrors",
     "NetworkError": "errors",
     "NoMatchingPlatform": "errors",
     "NotAnImage": "errors",
@@ -121,11 +156,16 @@ _EXPORTS: dict[str, str] = {
     "PlatformMatcher": "model.platform_match",
     "PlatformSize": "image.answers",
     "PlatformSizes": "image.answers",
+    "PlatformsDiff": "image.diff",
     "Provider": "content.provider",
+    "ProxyAuthenticationError": "errors",
+    "ProxyError": "errors",
+    "RangeReader": "content.provider",
     "RateLimited": "errors",
     "Reference": "model.reference",
     "ReferrersProvider": "content.provider",
     "RegImageError": "errors",
+    "RegistryBlocked": "errors",
     "RegistryError": "errors",
     "RegistryErrorDetail": "errors",
     "RegistryProvider": "registry.client",
@@ -133,13 +173,18 @@ _EXPORTS: dict[str, str] = {
     "RequestStats": "http.request_log",
     "Resolver": "content.provider",
     "RetryPolicy": "http.retry",
+    "RootFSMismatch": "errors",
     "Schema1Manifest": "model.schema1",
     "SelectedManifest": "image.answers",
     "SizeLimitExceeded": "errors",
     "SizeMismatch": "errors",
+    "UnpackedSize": "image.unpacked",
     "UnsupportedMediaType": "errors",
     "WalkLimitExceeded": "errors",
     "chain_ids": "model.image_config",
+    "diff": "image.diff",
+    "diff_platforms": "image.diff",
+    "load_mirrors": "registry.mirror_files",
     "parse_document": "model.manifest",
     "walk": "image.walk",
 }

@@ -8,16 +8,21 @@ The tree (each class says what went wrong and what to do next; none carries a se
     ├── InvalidPlatform         (ValueError) a platform specifier that does not parse
     ├── InvalidChallenge        (ValueError) a WWW-Authenticate header that does not parse
     ├── InvalidDocument         (ValueError) JSON that is not the document its media type says
-    │   └── UnsupportedMediaType             a media type regimage does not read (schema1 included)
+    │   ├── UnsupportedMediaType             a media type regimage does not read (schema1 included)
+    │   └── RootFSMismatch                   a config whose diff IDs do not pair with the layers
+    ├── InvalidConfiguration    (ValueError) a registries.conf, hosts.toml or mirror that does not parse
     ├── DigestMismatch                       bytes that do not hash to the digest they were fetched by
     ├── SizeMismatch                         bytes whose length differs from the descriptor's size
     ├── SizeLimitExceeded                    a body larger than the cap for its kind
     ├── NotFound                             a missing repository, tag, manifest or blob
     ├── AuthenticationError                  credentials missing or refused (HTTP 401)
     │   └── AccessDenied                     authenticated, but not allowed (HTTP 403, insufficient scope)
+    ├── RegistryBlocked                      a registry the configuration forbids pulling from
     ├── RateLimited                          HTTP 429 after every retry
     ├── RegistryError                        any other error answer, with the registry's error codes
     ├── NetworkError                         no answer at all: DNS, connect, TLS, timeout, reset
+    │   └── ProxyError                       the HTTP proxy is down, refuses, or broke the protocol
+    │       └── ProxyAuthenticationError     (also an AuthenticationError) the proxy's 407
     ├── NoMatchingPlatform                   an index with no manifest for the wanted platform
     ├── NotAnImage                           an artifact asked for an image config or diff IDs
     └── WalkLimitExceeded                    a cyclic or absurdly deep or wide manifest graph
@@ -32,6 +37,7 @@ __all__ = [
     "AuthenticationError",
     "DigestMismatch",
     "InvalidChallenge",
+    "InvalidConfiguration",
     "InvalidDigest",
     "InvalidDocument",
     "InvalidPlatform",
@@ -40,10 +46,14 @@ __all__ = [
     "NoMatchingPlatform",
     "NotAnImage",
     "NotFound",
+    "ProxyAuthenticationError",
+    "ProxyError",
     "RateLimited",
     "RegImageError",
+    "RegistryBlocked",
     "RegistryError",
     "RegistryErrorDetail",
+    "RootFSMismatch",
     "SizeLimitExceeded",
     "SizeMismatch",
     "UnsupportedMediaType",
@@ -84,6 +94,15 @@ class InvalidChallenge(RegImageError, ValueError):
     """A ``WWW-Authenticate`` header that does not parse as RFC 7235 challenges."""
 
 
+class InvalidConfiguration(RegImageError, ValueError):
+    """A registries.conf, hosts.toml or mirror that does not parse or contradicts itself; ``path``
+    names the file (None for a mirror given on the command line or by a program)."""
+
+    def __init__(self, message: str, *, path: str | None = None, reference: str | None = None):
+        super().__init__(message, reference=reference)
+        self.path = path
+
+
 class InvalidDocument(RegImageError, ValueError):
     """A manifest, index, descriptor or config whose JSON contradicts its media type or lacks a field."""
 
@@ -101,6 +120,29 @@ class InvalidDocument(RegImageError, ValueError):
 
 class UnsupportedMediaType(InvalidDocument):
     """A document of a media type regimage does not read (legacy schema1 is reported with this)."""
+
+
+class RootFSMismatch(InvalidDocument):
+    """A config whose ``rootfs.diff_ids`` are more or fewer than its manifest's layers.
+
+    Diff IDs pair with layers one to one; containerd refuses to unpack such an image
+    ("mismatched image rootfs and manifest layers"), so no diff ID or chain ID of it is answered.
+    ``layers`` and ``diff_ids`` are the two counts.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        layers: int,
+        diff_ids: int,
+        media_type: str | None = None,
+        url: str | None = None,
+        reference: str | None = None,
+    ):
+        super().__init__(message, media_type=media_type, url=url, reference=reference)
+        self.layers = layers
+        self.diff_ids = diff_ids
 
 
 class DigestMismatch(RegImageError):
@@ -220,6 +262,15 @@ class AccessDenied(AuthenticationError):
     """The registry knows who we are and refuses the action (403, or a token lacking the scope)."""
 
 
+class RegistryBlocked(RegImageError):
+    """A reference whose registry (or namespace) the configuration blocks: ``blocked = true`` in
+    registries.conf. Nothing was sent; ``path`` names the file that blocks it."""
+
+    def __init__(self, message: str, *, path: str | None = None, reference: str | None = None):
+        super().__init__(message, reference=reference)
+        self.path = path
+
+
 class RateLimited(_HTTPFailure):
     """The registry kept answering 429 after every retry; ``retry_after`` is its last hint in seconds."""
 
@@ -243,6 +294,26 @@ class RegistryError(_HTTPFailure):
 
 class NetworkError(RegImageError):
     """No usable answer: name resolution, connection, TLS, timeout, or a connection cut mid-body."""
+
+
+class ProxyError(NetworkError):
+    """The HTTP proxy requests go through is down, refuses them, or broke the protocol; ``proxy``
+    is its URL (never its credentials)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        proxy: str | None = None,
+        url: str | None = None,
+        reference: str | None = None,
+    ):
+        super().__init__(message, url=url, reference=reference)
+        self.proxy = proxy
+
+
+class ProxyAuthenticationError(ProxyError, AuthenticationError):
+    """The proxy wants credentials (HTTP 407) that its URL lacks, or refused those it has."""
 
 
 class NoMatchingPlatform(RegImageError):

@@ -11,6 +11,7 @@ ensure_debian_packages() {
   command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)  # the lab's bcrypt htpasswd file
+  command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)  # the lab's forward proxy (tests/lab/proxy.py)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "scripts: installing Debian packages: ${missing[*]}" >&2
     local sudo=""
@@ -22,6 +23,12 @@ ensure_debian_packages() {
   # never uses it, and it has no business listening.
   if command -v service >/dev/null 2>&1 && pgrep -f '/etc/docker/registry/config.yml' >/dev/null 2>&1; then
     service docker-registry stop >/dev/null 2>&1 || pkill -f '/etc/docker/registry/config.yml' || true
+  fi
+  # Likewise tinyproxy's system-wide one on :8888 (the lab starts its own, on loopback, by pid):
+  # only the service's, whose pid file is /run/tinyproxy/tinyproxy.pid.
+  if command -v service >/dev/null 2>&1 && [ -s /run/tinyproxy/tinyproxy.pid ] \
+     && kill -0 "$(cat /run/tinyproxy/tinyproxy.pid)" 2>/dev/null; then
+    service tinyproxy stop >/dev/null 2>&1 || true
   fi
 }
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.fixtures import lab, lab_batch  # noqa: F401  (session fixtures: the lab, seeded)
+from tests.lab.fixtures import (  # noqa: F401  (session fixtures: the lab, seeded, its mirror)
+    lab,
+    lab_batch,
+    lab_mirror,
+)
+from tests.lab.proxy import auth_proxy, forward_proxy  # noqa: F401  (tinyproxy, on first use)
 
 
 @pytest.fixture(params=["asyncio", "trio"])

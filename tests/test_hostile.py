@@ -29,6 +29,7 @@ from regimage.errors import (
     RateLimited,
     RegImageError,
     RegistryError,
+    RootFSMismatch,
     SizeLimitExceeded,
     WalkLimitExceeded,
 )
@@ -588,3 +589,42 @@ async def test_a_huge_os_version_in_an_index_is_no_crash() -> None:
             )
             selected = await image.manifest()
     assert str(selected.digest) == good.digest
+
+
+# ── a config and a manifest that disagree ─────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize(("layers", "diff_ids"), [(3, 1), (1, 3), (2, 0)])
+async def test_a_config_whose_diff_ids_do_not_pair_with_the_layers_is_refused(
+    layers: int, diff_ids: int
+) -> None:
+    registry_script = MiniRegistry()
+    config = registry_script.add(config_blob("amd64", layers=diff_ids))
+    manifest = registry_script.add(manifest_blob(config, layers=layers), tag="v1")
+    with ScriptedServer(registry_script) as server:
+        async with provider() as registry:
+            image = await Image.resolve(server.ref("evil/app:v1"), registry)
+            with pytest.raises(RootFSMismatch, match=f"lists {diff_ids} diff IDs for the {layers}"):
+                await image.rootfs()
+            with pytest.raises(RootFSMismatch):
+                await image.chain_ids()
+            size = await image.size()  # reads no config: unaffected
+    assert size.layer_count == layers
+    assert str(size.manifest_digest) == manifest.digest
+
+
+async def test_every_platform_is_listed_when_none_is_this_machines() -> None:
+    registry_script = MiniRegistry()
+    entries = [
+        registry_script.add(manifest_blob(registry_script.add(config_blob(arch)))).descriptor(
+            platform={"os": "linux", "architecture": arch}
+        )
+        for arch in ("s390x", "ppc64le")
+    ]
+    registry_script.add(index_blob(entries), tag="v1")
+    with ScriptedServer(registry_script) as server:
+        async with provider() as registry:
+            image = await Image.resolve(server.ref("evil/app:v1"), registry, platform="plan9/386")
+            sizes = await image.platform_sizes()
+    assert [str(e.platform) for e in sizes.platforms] == ["linux/s390x", "linux/ppc64le"]
+    assert [str(e.digest) for e in sizes.platforms] == [e["digest"] for e in entries]

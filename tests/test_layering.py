@@ -47,7 +47,7 @@ THIRD_PARTY: dict[str, set[str]] = {
     "_concurrency": {"anyio", "exceptiongroup"},
     "content": {"anyio"},
     "http": {"httpx", "anyio", "h11", "certifi", "sniffio"},
-    "registry": {"httpx", "anyio"},
+    "registry": {"httpx", "anyio", "tomli"},  # tomli: tomllib's backport, Python 3.10 only
     "image": {"anyio"},
     "cli": {"anyio", "httpx"},
     "__init__": set(),

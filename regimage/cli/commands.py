@@ -13,8 +13,10 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from regimage.cli.output import size_text, table, write_bytes, write_json
+from regimage.cli import unpacked
+from regimage.cli.output import json_text, size_text, table, write_bytes, write_json, write_lines
 from regimage.cli.session import Session
+from regimage.errors import NoMatchingPlatform
 from regimage.model.reference import Reference
 
 if TYPE_CHECKING:
@@ -47,12 +49,17 @@ def platform_text(platform: Platform | None) -> str | None:
     return None if platform is None else str(platform)
 
 
-def size_document(image: Image, result: ImageSize) -> dict[str, Any]:
-    """The keys ``size --json`` and ``inspect --json`` share."""
-    return {
+def size_document(image: Image, result: ImageSize | None) -> dict[str, Any]:
+    """The keys ``size --json`` and ``inspect --json`` share (None: no platform was selected)."""
+    document: dict[str, Any] = {
         "reference": image.name,
         "digest": str(image.target.digest),
         "mediaType": image.target.media_type,
+    }
+    if result is None:  # size --all-platforms of an index with nothing for this machine
+        return document | dict.fromkeys(["platform", "manifestDigest", "size", "breakdown"])
+    return {
+        **document,
         "platform": platform_text(result.platform),
         "manifestDigest": str(result.manifest_digest),
         "size": result.total,
@@ -81,7 +88,7 @@ async def rootfs_document(image: Image) -> dict[str, Any]:
 
 def _warn(session: Session, warnings: Sequence[str]) -> None:
     for warning in warnings:
-        session.console.stderr.write(f"regimage: warning: {warning}\n")
+        session.console.warn(warning)
 
 
 # ── the commands ──────────────────────────────────────────────────────────────────────────────────
@@ -89,10 +96,12 @@ def _warn(session: Session, warnings: Sequence[str]) -> None:
 
 async def size(session: Session, args: argparse.Namespace) -> int:
     """``regimage size``."""
+    if getattr(args, "unpacked", False):
+        return await unpacked.size_unpacked(session, args, size_document)
     out = session.console.stdout
     image = await session.image(args.ref, args.platform)
-    result = await image.size()
-    _warn(session, result.warnings)
+    result = await _selected_size(session, image, args)
+    _warn(session, result.warnings if result is not None else ())
     document = size_document(image, result)
     table_: PlatformSizes | None = None
     if args.all_platforms:
@@ -114,7 +123,9 @@ async def size(session: Session, args: argparse.Namespace) -> int:
     exact = args.bytes
     chosen = f" for {document['platform']}" if document["platform"] else ""
     lines: list[str] = []
-    if args.breakdown:
+    if result is None:
+        pass  # --all-platforms of an index with nothing for this machine: the table alone
+    elif args.breakdown:
         lines += table(
             [
                 ["index", size_text(result.index, exact=exact)],
@@ -131,8 +142,23 @@ async def size(session: Session, args: argparse.Namespace) -> int:
         lines.append(str(result.total) if exact else size_text(result.total) + chosen)
     if table_ is not None:
         lines += ([""] if lines else []) + _platform_table(table_, exact=exact)
-    out.write("".join(f"{line}\n" for line in lines))
+    write_lines(out, lines)
     return 0
+
+
+async def _selected_size(
+    session: Session, image: Image, args: argparse.Namespace
+) -> ImageSize | None:
+    """The size of the platform selected; None for ``--all-platforms`` of an index with nothing
+    for this machine (no --platform): its table of every platform is the answer."""
+    try:
+        return await image.size()
+    except NoMatchingPlatform as exc:
+        if not args.all_platforms or args.platform:
+            raise
+        if args.breakdown:
+            _warn(session, [f"{exc}: no breakdown without one of them; pick it with --platform"])
+        return None
 
 
 def _platform_table(sizes: PlatformSizes, *, exact: bool) -> list[str]:
@@ -167,8 +193,7 @@ async def config(session: Session, args: argparse.Namespace) -> int:
     if args.raw:
         write_bytes(session.console.stdout, await image.provider.fetch(result.descriptor))
     else:
-        text = json.dumps(result.config.raw, indent=2, ensure_ascii=False)
-        session.console.stdout.write(text + "\n")
+        session.console.stdout.write(json_text(result.config.raw, indent=2) + "\n")
     return 0
 
 
@@ -193,8 +218,7 @@ async def manifest(session: Session, args: argparse.Namespace) -> int:
     image = await session.image(args.ref, args.platform)
     data = await image.provider.fetch(await _document(image, args))
     if args.pretty:
-        text = json.dumps(json.loads(data), indent=2, ensure_ascii=False)
-        session.console.stdout.write(text + "\n")
+        session.console.stdout.write(json_text(json.loads(data), indent=2) + "\n")
     else:
         write_bytes(session.console.stdout, data)
     return 0
@@ -229,7 +253,7 @@ async def platforms(session: Session, args: argparse.Namespace) -> int:
             {"reference": image.name, "digest": str(image.target.digest), "platforms": found},
         )
     else:
-        session.console.stdout.write("".join(f"{p}\n" for p in found))
+        write_lines(session.console.stdout, found)
     return 0
 
 
@@ -319,7 +343,7 @@ def _write_inspect(session: Session, d: dict[str, Any]) -> None:
         ),
         indent="  ",
     )
-    out.write("\n".join(lines) + "\n")
+    write_lines(out, lines)
 
 
 def _one_line(text: str | None, limit: int = 120) -> str:
@@ -340,7 +364,7 @@ async def tags(session: Session, args: argparse.Namespace) -> int:
     if args.json:
         write_json(session.console.stdout, {"repository": name, "tags": found})
     else:
-        session.console.stdout.write("".join(f"{t}\n" for t in found))
+        write_lines(session.console.stdout, found)
     return 0
 
 
@@ -359,5 +383,5 @@ async def referrers(session: Session, args: argparse.Namespace) -> int:
         )
         return 0
     rows = [[str(d.digest), d.artifact_type or d.media_type, size_text(d.size)] for d in found]
-    session.console.stdout.write("".join(f"{line}\n" for line in table(rows)))
+    write_lines(session.console.stdout, table(rows))
     return 0

@@ -13,14 +13,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from regimage._version import __version__
-from regimage.cli import commands
+from regimage.cli import commands, diff
 from regimage.cli.audit import audit
 from regimage.cli.audit.arguments import DEFAULT_REFERENCE_TIMEOUT, define_arguments
 from regimage.cli.audit.source import first_reference, reads_stdin
 
-__all__ = ["SIZE_MEANING", "build_parser", "positive_int"]
+__all__ = ["AUDIT_NOTES", "SIZE_MEANING", "build_parser", "positive_int"]
 
-#: DESIGN.md §3 in two sentences; every command's help carries it.
+#: DESIGN.md §3 in two sentences; the main help and the help of the commands that print a size
+#: (size, inspect) carry it.
 SIZE_MEANING = (
     "size is what a pull of one platform transfers: the index bytes on the path, the selected "
     "manifest, its config and its layers as stored (compressed); a layer listed twice counts twice. "
@@ -28,17 +29,28 @@ SIZE_MEANING = (
     "the index counted once, attestations reported apart."
 )
 
+#: What ``audit --help`` says about the audit (its records' size is a one-platform pull, as size's).
+AUDIT_NOTES = (
+    "References come from the arguments, then --file, or stdin: one per line, blank lines and # "
+    "comments skipped. Each gets one record, in input order; a reference that fails gets an error "
+    "record and the run goes on, then exits with the most severe failure's code. A record's size "
+    "is what a pull of one platform transfers, as regimage size reports it."
+)
+
 _EXAMPLES = """\
 examples:
   regimage size ubuntu:24.04
   regimage size --all-platforms --json ghcr.io/acme/api:1.4
+  regimage size --unpacked ghcr.io/acme/api:1.4
+  regimage diff ghcr.io/acme/api:1.4 ghcr.io/acme/api:1.5
   regimage rootfs --platform linux/arm64 localhost:5000/app:latest
   regimage inspect oci:./layout:v1
   regimage audit --file refs.txt --jobs 32 > audit.jsonl
 
 exit status: 0 ok, 1 unexpected error, 2 usage, 3 invalid reference, 4 not found,
 5 authentication, 6 digest or size mismatch, 7 unsupported media type or document,
-8 registry or network error (also --timeout), 130 interrupted.
+8 registry or network error (also --timeout), 130 interrupted,
+141 the reader of stdout left (regimage ... | head -1).
 """
 
 REF_HELP = "image reference: [registry/]repository[:tag][@digest], or oci:DIR[:tag]"
@@ -113,12 +125,29 @@ def _common_options() -> argparse.ArgumentParser:
         help="trust the CA certificates in FILE (PEM)",
     )
     conn.add_argument(
+        "--mirror",
+        metavar="REGISTRY=MIRROR",
+        action="append",
+        default=suppress,
+        help="pull REGISTRY's images (docker.io, host:port) from MIRROR first "
+        "(host[:port][/namespace]; http://… for plain HTTP), the registry itself last; "
+        "repeatable, tried in order before the mirrors registries.conf and hosts.toml name",
+    )
+    conn.add_argument(
+        "--no-mirrors",
+        action="store_true",
+        default=suppress,
+        help="read neither registries.conf nor containerd's hosts.toml (mirrors, blocked and "
+        "remapped registries): ask every registry itself",
+    )
+    conn.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=positive_float,
         default=suppress,
-        help="give up after SECONDS for the whole command (audit: per reference, default "
-        f"{DEFAULT_REFERENCE_TIMEOUT:g}); exit 8",
+        help="give up after SECONDS for the whole command (audit: per reference, its token "
+        f"batch included, default {DEFAULT_REFERENCE_TIMEOUT:g}); exit 8. Whatever it is, each "
+        "request of a manifest, index, config or token must end within 60 s",
     )
     conn.add_argument(
         "--no-cache",
@@ -171,7 +200,15 @@ def _build(only: str | None) -> tuple[argparse.ArgumentParser, bool]:
     subparsers.required = True
     found = False
 
-    def command(name: str, summary: str, example: str, *, aliases: Sequence[str] = ()) -> Any:
+    def command(
+        name: str,
+        summary: str,
+        example: str,
+        *,
+        aliases: Sequence[str] = (),
+        notes: str | None = None,
+    ) -> Any:
+        """A command's parser; ``notes`` (what its answer means) follow the summary in its help."""
         nonlocal found
         if only is not None and only != name and only not in aliases:
             return _Skipped()
@@ -181,7 +218,7 @@ def _build(only: str | None) -> tuple[argparse.ArgumentParser, bool]:
             aliases=list(aliases),
             parents=[common],
             help=summary,
-            description=f"{summary}\n\n{_fill(SIZE_MEANING)}",
+            description=f"{summary}\n\n{_fill(notes)}" if notes else summary,
             epilog=f"example:\n  {example}",
             formatter_class=_Formatter,
         )
@@ -205,6 +242,7 @@ def _define_commands(command: Any) -> None:
         "size",
         "Print what a pull of the image transfers.",
         "regimage size --breakdown ubuntu:24.04",
+        notes=SIZE_MEANING,
     )
     _ref_and_platform(p)
     out = _output(p)
@@ -215,8 +253,23 @@ def _define_commands(command: Any) -> None:
         "--breakdown", action="store_true", help="split into index, manifest, config and layers"
     )
     out.add_argument("--bytes", action="store_true", help="sizes as plain integers")
+    out.add_argument(
+        "--unpacked",
+        action="store_true",
+        help="the disk the layers take once pulled, estimated from a few bytes of each "
+        "(--breakdown: per layer)",
+    )
     _json_flag(out)
     p.set_defaults(run=commands.size)
+
+    p = command(
+        "diff",
+        "Compare two images: layers shared, added and removed, the download, size and config "
+        "changes.",
+        "regimage diff ghcr.io/acme/api:1.4 ghcr.io/acme/api:1.5",
+    )
+    _json_flag(diff.define_arguments(p, REF_HELP))
+    p.set_defaults(run=diff.diff)
 
     p = command("config", "Print the image config (pretty JSON).", "regimage config alpine:3.20")
     _ref_and_platform(p)
@@ -271,6 +324,7 @@ def _define_commands(command: Any) -> None:
         "Show digests, platform, created, labels, env, layers with the history that made them, "
         "and the size.",
         "regimage inspect alpine:3.20",
+        notes=SIZE_MEANING,
     )
     _ref_and_platform(p)
     _json_flag(_output(p))
@@ -296,6 +350,7 @@ def _define_commands(command: Any) -> None:
         "Resolve many references concurrently: one JSON Lines (or CSV) record each, in input "
         "order.",
         "regimage audit --file refs.txt --jobs 32 > audit.jsonl",
+        notes=AUDIT_NOTES,
     )
     define_arguments(p, positive_int)
     p.set_defaults(

@@ -13,9 +13,11 @@ import argparse
 import threading
 from collections.abc import Mapping
 
+from regimage.cli.network import proxied
 from regimage.cli.session import Options
 from regimage.content.disk_cache import DiskCache
 from regimage.errors import RegImageError
+from regimage.http.certs_d import certs_d_ca_files
 from regimage.model.host import is_loopback_host, split_host
 from regimage.model.reference import Reference
 from regimage.registry.preconnect import Preconnect
@@ -46,9 +48,16 @@ def start(
     # HTTPS unless told otherwise: a loopback registry's plain HTTP is found out by the provider
     # (the TLS handshake then fails here, and only costs this thread its time).
     tls = not options.plain_http
+    if proxied(environ, "https" if tls else "http", host, port or (443 if tls else 80)):
+        return None  # the pool goes through the proxy: a direct connection would go unused
     # Credentials may also come from docker's config, which is not read this early: the realm
     # rule assumes them (the stricter one).
-    early = Preconnect(ca_file=options.ca_file, verify=not options.insecure, with_credentials=True)
+    early = Preconnect(
+        ca_file=options.ca_file,
+        verify=not options.insecure,
+        with_credentials=True,
+        host_ca_files=certs_d_ca_files,  # the standard certs.d roots, as the provider's
+    )
     # Once connected, the thread also asks GET /v2/ (what the registry wants), unless the disk
     # cache remembers the answer: then the provider asks nothing before its first request either.
     # Looking in the cache takes longer than starting the thread: it is done once it runs.
@@ -76,9 +85,11 @@ class _ProbeDecision:
 
 
 def _challenge_remembered(api_host: str) -> bool:
-    """Whether the disk cache knows what ``api_host`` answers, as the provider will see it."""
+    """Whether the disk cache knows what ``api_host`` answers, as the provider will see it (a
+    cache directory it cannot use is the provider's to report, once)."""
     try:
-        found = DiskCache().challenge(api_host, loopback=is_loopback_host(api_host))
+        quiet = DiskCache(on_unusable=lambda reason: None)
+        found = quiet.challenge(api_host, loopback=is_loopback_host(api_host))
     except (OSError, ValueError):
         return False
     return found is not None

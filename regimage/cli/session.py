@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO, TypeAlias
 
 from regimage.cli import collector
+from regimage.cli.network import check_network_settings
 from regimage.cli.status import UsageError
+from regimage.cli.streams import one_line, warning_line
+from regimage.cli.terminal import terminal_text
 from regimage.content.disk_cache import DiskCache
 from regimage.errors import InvalidReference
 from regimage.model.ratelimit import RateLimit, head_is_uncounted
@@ -33,10 +36,10 @@ __all__ = [
     "Console",
     "Options",
     "Session",
+    "log_to",
     "open_registry",
     "read_options",
     "run_command",
-    "verbose_logging",
     "warn_insecure",
 ]
 
@@ -54,6 +57,8 @@ class Options:
     verbose: bool = False
     debug: bool = False
     cache: bool = True  # the disk cache (--no-cache turns it off)
+    mirrors: tuple[str, ...] = ()  # --mirror REGISTRY=MIRROR, in order
+    mirror_files: bool = True  # registries.conf and hosts.toml (--no-mirrors turns them off)
 
 
 def read_options(args: argparse.Namespace, environ: Mapping[str, str], stdin: TextIO) -> Options:
@@ -77,6 +82,7 @@ def read_options(args: argparse.Namespace, environ: Mapping[str, str], stdin: Te
         )
     if password is not None and not username:
         raise UsageError("a password needs a user name: pass --username or set REGIMAGE_USERNAME")
+    check_network_settings(getattr(args, "ca_file", None), environ)
     return Options(
         username=username,
         password=password,
@@ -87,44 +93,68 @@ def read_options(args: argparse.Namespace, environ: Mapping[str, str], stdin: Te
         verbose=getattr(args, "verbose", False),
         debug=getattr(args, "debug", False),
         cache=not getattr(args, "no_cache", False),
+        mirrors=tuple(getattr(args, "mirror", None) or ()),
+        mirror_files=not getattr(args, "no_mirrors", False),
     )
 
 
 @dataclass(frozen=True, slots=True)
 class Console:
-    """Where a command writes: the answer on stdout, diagnostics on stderr."""
+    """Where a command writes: the answer on stdout, diagnostics on stderr (see
+    :mod:`regimage.cli.streams` for what happens when they cannot be written)."""
 
     stdout: TextIO
     stderr: TextIO
     stdin: TextIO
 
+    def warn(self, text: str) -> None:
+        """One ``regimage: warning: …`` line on stderr: every warning of the command line."""
+        self.stderr.write(warning_line(text))
 
-def warn_insecure(options: Options, stderr: TextIO) -> None:
+
+def warn_insecure(options: Options, console: Console) -> None:
     """Say loudly what --insecure and --plain-http give up."""
     if options.insecure:
-        stderr.write(
-            "regimage: warning: --insecure: TLS certificates are not verified; anyone on the "
-            "network path can read and change what regimage sees\n"
+        console.warn(
+            "--insecure: TLS certificates are not verified; anyone on the network path can read "
+            "and change what regimage sees"
         )
     if options.plain_http:
-        stderr.write(
-            "regimage: warning: --plain-http: no TLS at all; anyone on the network path can read "
-            "and change what regimage sees, credentials included\n"
+        console.warn(
+            "--plain-http: no TLS at all; anyone on the network path can read and change what "
+            "regimage sees, tokens included (passwords go over plain HTTP to loopback registries "
+            "only)"
         )
+
+
+class _LineFormatter(logging.Formatter):
+    """regimage's log records as the command line's lines: a warning as ``regimage: warning: …``
+    (as the command line's own), the -v trace as ``regimage: …``; one line per record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            line = warning_line(text).rstrip("\n")
+        else:
+            line = f"regimage: {terminal_text(one_line(text))}"  # it may quote the registry
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 @contextlib.contextmanager
-def verbose_logging(options: Options, stderr: TextIO) -> Iterator[None]:
-    """With -v: regimage's log (the requests, secrets masked) on ``stderr`` while the run lasts."""
-    if not options.verbose:
-        yield
-        return
+def log_to(console: Console, options: Options) -> Iterator[None]:
+    """regimage's log on the console's stderr while the run lasts: its warnings always (a
+    credential file it cannot read, a helper not on PATH), the requests too with -v (secrets
+    masked). Without a handler, Python would print the warnings bare, on the process's stderr."""
     logger = logging.getLogger("regimage")
-    handler = logging.StreamHandler(stderr)
-    handler.setFormatter(logging.Formatter("regimage: %(message)s"))
+    level = logging.DEBUG if options.verbose else logging.WARNING
+    handler = logging.StreamHandler(console.stderr)
+    handler.setFormatter(_LineFormatter())
+    handler.setLevel(level)
     previous = logger.level
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(level)
     try:
         yield
     finally:
@@ -241,7 +271,11 @@ def _layout(text: str) -> tuple[OCILayout, OCIReference]:
 def open_registry(options: Options, preconnect: Preconnect | None = None) -> RegistryProvider:
     """A RegistryProvider configured from the command line (the seam tests replace with a fake)."""
     from regimage.registry.client import RegistryProvider  # httpx: not for the parser nor --help
+    from regimage.registry.mirror_files import load_mirrors
 
+    # Read after the start-up thread has set off (its connection goes to the registry itself):
+    # parsing the files does not delay it.
+    mirrors = load_mirrors(options.mirrors, files=options.mirror_files)
     return RegistryProvider(
         username=options.username,
         password=options.password,
@@ -250,4 +284,5 @@ def open_registry(options: Options, preconnect: Preconnect | None = None) -> Reg
         ca_file=options.ca_file,
         cache=DiskCache() if options.cache else None,
         preconnect=preconnect,
+        mirrors=mirrors or None,
     )

@@ -7,7 +7,8 @@
 invalid reference or digest · 4 not found (also: no manifest for the wanted platform) · 5
 authentication or access denied · 6 digest or size mismatch, or a body over its size limit · 7
 unsupported media type, malformed document, artifact where an image was needed · 8 registry or
-network error, rate limit, ``--timeout`` · 130 interrupted.
+network error, rate limit, ``--timeout`` · 130 interrupted · 141 the reader of stdout left (128 +
+SIGPIPE; :mod:`regimage.cli.streams` has the rule, and that for a stdout that cannot be written: 1).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from enum import IntEnum, unique
 
 from regimage import errors
+from regimage.cli.streams import OutputClosed, OutputFailed
 
 __all__ = [
     "EXIT_CODES",
@@ -43,6 +45,7 @@ class ExitStatus(IntEnum):
     UNSUPPORTED = 7
     REGISTRY = 8
     INTERRUPTED = 130  # 128 + SIGINT
+    BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout left
 
 
 class UsageError(Exception):
@@ -52,15 +55,23 @@ class UsageError(Exception):
 #: Exception class → exit status, most specific class first; the first match wins.
 EXIT_CODES: tuple[tuple[type[BaseException], ExitStatus], ...] = (
     (KeyboardInterrupt, ExitStatus.INTERRUPTED),
+    (OutputClosed, ExitStatus.BROKEN_PIPE),
+    (OutputFailed, ExitStatus.ERROR),  # as GNU tools: "write error: No space left on device", 1
     (UsageError, ExitStatus.USAGE),
     # A platform reaches the CLI unparsed only from --platform: documents' platforms are wrapped in
     # InvalidDocument by the decoders. So it is a usage error.
     (errors.InvalidPlatform, ExitStatus.USAGE),
+    # A registries.conf, hosts.toml or --mirror that does not parse: like a usage error, nothing
+    # can run until the user fixes it (or passes --no-mirrors).
+    (errors.InvalidConfiguration, ExitStatus.USAGE),
     (errors.InvalidReference, ExitStatus.INVALID_REFERENCE),
     (errors.InvalidDigest, ExitStatus.INVALID_REFERENCE),
     (errors.NoMatchingPlatform, ExitStatus.NOT_FOUND),
     (errors.NotFound, ExitStatus.NOT_FOUND),
     (errors.AuthenticationError, ExitStatus.AUTH),  # AccessDenied included
+    # Refused by the user's own policy (registries.conf blocked = true) rather than by the
+    # registry: still "not allowed", and retrying does not help, unlike a network error (8).
+    (errors.RegistryBlocked, ExitStatus.AUTH),
     (errors.DigestMismatch, ExitStatus.MISMATCH),
     (errors.SizeMismatch, ExitStatus.MISMATCH),
     (errors.SizeLimitExceeded, ExitStatus.MISMATCH),
@@ -76,10 +87,11 @@ EXIT_CODES: tuple[tuple[type[BaseException], ExitStatus], ...] = (
 )
 
 #: When several failures happened (audit, or an exception group), the exit code is the most severe
-#: one: an interruption, then a bug, then failures that likely hit every reference (network, auth),
-#: then failures of one reference.
+#: one: an interruption or the reader gone, then a bug, then failures that likely hit every
+#: reference (network, auth), then failures of one reference.
 SEVERITY: tuple[ExitStatus, ...] = (
     ExitStatus.INTERRUPTED,
+    ExitStatus.BROKEN_PIPE,
     ExitStatus.ERROR,
     ExitStatus.REGISTRY,
     ExitStatus.AUTH,

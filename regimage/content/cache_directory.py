@@ -1,9 +1,13 @@
-"""The disk cache's files: a directory private to its user, files replaced atomically, and every
-I/O error a miss.
+"""The disk cache's files: a directory private to its user, files replaced atomically, and no
+I/O error ever raised.
 
 Safe under concurrent processes: every file is written to a temporary file in its directory and
 renamed over the old one (``os.replace``), so a reader sees the old file or the new one, never a
 torn one. Files are created 0600 in 0700 directories, whatever the umask.
+
+A missing file is a miss. Any other I/O error (a directory the user may not enter or write, as one
+root made with the same HOME; a file where a directory should be; a full or read-only disk) turns
+the cache off for the rest of the run, and is said once: the run goes on without it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +36,48 @@ class CacheDirectory:
     """``directory/version``: where the files of one cache layout live.
 
     :meth:`ensure_private` says whether ``directory`` and ``root`` are this user's and 0700 (what
-    secrets need); writes and reads never raise an :class:`OSError`: they fail quietly (logged at
-    debug level) and the cache misses.
+    secrets need). No method raises an :class:`OSError`: a missing file is a miss, and any other
+    error turns the cache off (:attr:`unusable` says why), said once to ``on_unusable`` (by
+    default, a warning on the ``regimage`` logger).
     """
 
-    def __init__(self, directory: Path, version: str) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        version: str,
+        *,
+        on_unusable: Callable[[str], None] | None = None,
+    ) -> None:
         self.directory = directory
         self.root = directory / version
+        #: Why the cache is off for the rest of the run (None: it is on).
+        self.unusable: str | None = None
+        self._on_unusable = on_unusable
         self._private: bool | None = None  # whether the directory is ours and 0700, once checked
+
+    def give_up(self, reason: str) -> None:
+        """Turn the cache off for the rest of the run, and say ``reason`` (the first time only)."""
+        self._private = False
+        if self.unusable is not None:
+            return
+        self.unusable = reason
+        if self._on_unusable is not None:
+            self._on_unusable(reason)
+        else:
+            logger.warning("%s", reason)
+
+    def _failed(self, exc: OSError, doing: str) -> None:
+        """An I/O error other than a missing file: the cache goes off."""
+        where = self.directory
+        if exc.filename is not None:
+            where = Path(os.fsdecode(exc.filename))
+            with contextlib.suppress(ValueError):
+                where = where.relative_to(self.directory)
+        self.give_up(
+            f"cannot use the cache {self.directory}: cannot {doing} {where}: "
+            f"{exc.strerror or exc}; going on without it (make the directory yours again, or "
+            "point XDG_CACHE_HOME elsewhere)"
+        )
 
     @staticmethod
     def _makedirs(path: Path) -> None:
@@ -67,16 +105,15 @@ class CacheDirectory:
             self._makedirs(self.root)
             for path in (self.directory, self.root):
                 info = path.stat()
-                if info.st_uid != os.getuid():
+                if info.st_uid != os.getuid():  # another user's: content only, no token
                     self._private = False
                     return False
                 if stat.S_IMODE(info.st_mode) & 0o077:
                     path.chmod(0o700)
             self._private = True
         except OSError as exc:
-            logger.debug("cache: cannot use %s: %s", self.directory, exc)
-            self._private = False
-        return self._private
+            self._failed(exc, "create")
+        return bool(self._private)
 
     def write(self, path: Path, data: bytes) -> None:
         """Write ``data`` to ``path`` atomically: a 0600 temporary file renamed over it.
@@ -85,6 +122,8 @@ class CacheDirectory:
         the common case costs an open, a write and a rename, and no directory test."""
         if self._private is None:
             self.ensure_private()
+        if self.unusable is not None:
+            return
         try:
             fd, temporary = self._temporary(path.parent)
             try:
@@ -95,8 +134,10 @@ class CacheDirectory:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary)
                 raise
+        except FileNotFoundError:  # another process removed the directory meanwhile: a miss
+            logger.debug("cache: %s went away while written", path.name)
         except OSError as exc:
-            logger.debug("cache: cannot write %s: %s", path.name, exc)
+            self._failed(exc, "write")
 
     def _temporary(self, directory: Path) -> tuple[int, str]:
         """A new 0600 file in ``directory`` (made if missing), opened for writing."""
@@ -111,20 +152,54 @@ class CacheDirectory:
                 self._makedirs(directory)
         raise FileExistsError(f"no free temporary name in {directory}")
 
-    @staticmethod
-    def read(path: Path, limit: int) -> bytes | None:
+    def read(self, path: Path, limit: int) -> bytes | None:
         """The file's bytes; None if it is missing, unreadable or larger than ``limit``."""
+        if self.unusable is not None:
+            return None
         try:
             with open(path, "rb") as handle:
                 data = handle.read(limit + 1)
-        except OSError:
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._failed(exc, "read")
             return None
         return data if len(data) <= limit else None
 
-    @staticmethod
-    def drop(path: Path) -> None:
-        with contextlib.suppress(OSError):
+    def exists(self, path: Path) -> bool:
+        """Whether ``path`` is there (when the cache is off, it is: nothing is to be written)."""
+        if self.unusable is not None:
+            return True
+        try:
+            os.stat(path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            self._failed(exc, "read")
+        return True
+
+    def listing(self, directory: Path) -> list[Path]:
+        """What ``directory`` holds; nothing if it is missing or not a directory."""
+        if self.unusable is not None:
+            return []
+        try:
+            return list(directory.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            self._failed(exc, "list")
+            return []
+
+    def drop(self, path: Path) -> None:
+        """Delete ``path`` (gone already is as good)."""
+        if self.unusable is not None:
+            return
+        try:
             path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self._failed(exc, "delete")
 
     def read_json(self, path: Path) -> dict[str, Any] | None:
         """A JSON object read back; a file that holds none is deleted."""

@@ -16,7 +16,8 @@ Files are replaced atomically and checked when read (see
 :mod:`regimage.content.cache_directory`): content against its digest, metadata as JSON of the
 expected shape. A file that fails the check is deleted and treated as missing. Tokens are secrets:
 they are never logged, and are written only to a cache directory private to the user. The cache
-is a cache: any file may be deleted at any time, and I/O errors only make it miss.
+is a cache: any file may be deleted at any time, and no I/O error is raised: a directory the user
+cannot use (one root wrote into with the same HOME, say) turns it off for the run, said once.
 """
 
 from __future__ import annotations
@@ -56,11 +57,16 @@ _VERSION = "v1"
 
 def default_cache_directory(environ: Mapping[str, str] | None = None) -> Path:
     """``${XDG_CACHE_HOME:-~/.cache}/regimage`` (a relative XDG_CACHE_HOME is ignored, as the
-    XDG spec asks)."""
+    XDG spec asks). Raises RuntimeError when there is no absolute home directory to fall back
+    on: no HOME and none in the user database (a container's arbitrary uid), or a relative HOME."""
     env = os.environ if environ is None else environ
     base = env.get("XDG_CACHE_HOME", "")
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
-    return root / "regimage"
+    if base and os.path.isabs(base):
+        return Path(base) / "regimage"
+    home = Path.home()
+    if not home.is_absolute():
+        raise RuntimeError(f"the home directory {str(home)!r} is not an absolute path")
+    return home / ".cache" / "regimage"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -91,7 +97,10 @@ class DiskCache:
     the cache. ``clock`` gives epoch seconds (tests move it to expire tokens).
 
     Reads and writes are small synchronous file operations (a few KB, local disk) made from the
-    event loop's thread; every failure is a cache miss, never an error.
+    event loop's thread; no failure is an error. A missing file is a miss; any other I/O error
+    (no home directory, a directory the user may not enter or write, a file where a directory
+    should be, a full disk) turns the disk cache off for the rest of the run: :attr:`unusable`
+    says why, and ``on_unusable`` is told once (by default, a warning on the ``regimage`` logger).
     """
 
     def __init__(
@@ -101,9 +110,21 @@ class DiskCache:
         memory_bytes: int = DEFAULT_CACHE_BYTES,
         tokens: bool = True,
         clock: Callable[[], float] = time.time,
+        on_unusable: Callable[[str], None] | None = None,
     ) -> None:
-        self.directory = Path(directory) if directory is not None else default_cache_directory()
-        self._files = CacheDirectory(self.directory, _VERSION)
+        homeless: RuntimeError | None = None
+        if directory is None:
+            try:
+                directory = default_cache_directory()
+            except RuntimeError as exc:  # nowhere to keep it: never touched (below)
+                directory, homeless = Path("~", ".cache", "regimage"), exc
+        self.directory = Path(directory)
+        self._files = CacheDirectory(self.directory, _VERSION, on_unusable=on_unusable)
+        if homeless is not None:
+            self._files.give_up(
+                f"cannot use the cache: no home directory to keep it in ({homeless}); set "
+                "XDG_CACHE_HOME to a directory of yours; going on without it"
+            )
         self._root = self._files.root
         self._memory = MemoryCache(memory_bytes)
         self._clock = clock
@@ -111,6 +132,11 @@ class DiskCache:
 
     def __repr__(self) -> str:
         return f"<DiskCache({str(self.directory)!r})>"
+
+    @property
+    def unusable(self) -> str | None:
+        """Why the disk cache is off for the rest of the run; None while it works."""
+        return self._files.unusable
 
     def now(self) -> float:
         """The cache's clock: epoch seconds (token expiry is counted on it)."""
@@ -162,7 +188,7 @@ class DiskCache:
         if found is None:
             return
         path, _ = found
-        if not path.exists():
+        if not self._files.exists(path):
             self._files.write(path, data)
 
     # ── hosts: challenge and scheme ─────────────────────────────────────────────────────────────
@@ -294,17 +320,9 @@ class DiskCache:
 
     def forget_token(self, value: str) -> None:
         """Delete every cached file holding the token ``value`` (a registry refused it)."""
-        tokens = self._root / "tokens"
-        try:
-            directories = [d for d in tokens.iterdir() if d.is_dir()]
-        except OSError:
-            return
-        for directory in directories:
-            try:
-                files = [f for f in directory.iterdir() if not f.name.startswith(("s-", ".tmp"))]
-            except OSError:
-                continue
-            for path in files:
+        for directory in self._files.listing(self._root / "tokens"):
+            files = self._files.listing(directory)  # nothing for a stray file
+            for path in (f for f in files if not f.name.startswith(("s-", ".tmp"))):
                 obj = self._files.read_json(path)
                 if obj is not None and obj.get("token") == value:
                     self._files.drop(path)

@@ -5,8 +5,10 @@ A layout is a directory holding an ``oci-layout`` file (``{"imageLayoutVersion":
 ``org.opencontainers.image.ref.name`` annotation), and ``blobs/<algorithm>/<encoded>`` files.
 ``skopeo copy docker://… oci:DIR:TAG`` and ``docker buildx --output type=oci`` write them.
 
-References take skopeo's form: ``oci:PATH`` (the layout's only image), ``oci:PATH:TAG`` or
-``oci:PATH@sha256:…``. Reads are bounded and verified like a registry's: size first, then digest.
+References take skopeo's form: ``oci:PATH`` (the layout's only image), ``oci:PATH:NAME`` (the
+path ends at the first colon; the name is a tag or a full name such as
+``docker.io/library/alpine:3.20``), and regimage's ``oci:PATH@sha256:…``. Reads are bounded and
+verified like a registry's: size first, then digest.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from regimage.errors import (
     UnsupportedMediaType,
 )
 from regimage.model._json import loads_object
+from regimage.model.byte_range import ByteRange
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.manifest import Index, parse_document
@@ -59,10 +62,25 @@ _SCHEME = "oci:"
 #: A tag as distribution/reference spells it (``[\w][\w.-]{0,127}``, ASCII).
 _TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
 
+# An image's name in a layout: ``org.opencontainers.image.ref.name`` as image-spec annotations.md
+# defines it, and as skopeo (containers/image oci/internal) checks it. A tag is one; so is a full
+# name with a registry, a port and a tag (``localhost:5000/team/app:2``).
+#: letters and digits
+_ALPHANUM = r"[A-Za-z0-9]+"
+#: what joins them inside a component: one of ``-._:@+``, or ``--``
+_SEPARATOR = r"(?:[-._:@+]|--)"
+#: a component: alphanumerics joined by separators, starting and ending with one
+_COMPONENT = rf"{_ALPHANUM}(?:{_SEPARATOR}{_ALPHANUM})*"
+#: components joined by ``/``
+_REF_NAME_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*", re.ASCII)
+#: The digest algorithms ``oci:PATH@ALGORITHM:ENCODED`` names (those regimage can verify).
+_DIGEST_ALGORITHMS = (Digest.SHA256, Digest.SHA512)
+
 
 @dataclass(frozen=True, slots=True, repr=False)
 class OCIReference:
-    """An image in a layout directory: ``oci:PATH[:TAG|@DIGEST]``."""
+    """An image in a layout directory: ``oci:PATH[:NAME|@DIGEST]``; ``tag`` holds the NAME (a tag,
+    or a full name such as ``docker.io/library/alpine:3.20``)."""
 
     path: str
     tag: str | None = None
@@ -70,34 +88,31 @@ class OCIReference:
 
     @classmethod
     def parse(cls, text: str) -> OCIReference:
-        """Parse ``oci:PATH``, ``oci:PATH:TAG`` or ``oci:PATH@DIGEST``.
+        """Parse ``oci:PATH``, ``oci:PATH:NAME`` or ``oci:PATH@DIGEST``.
 
-        The tag is what follows the last ``:`` when that contains no ``/`` and is a valid tag
-        (so ``oci:/tmp/a:b/c`` is the path ``/tmp/a:b/c``). Raises InvalidReference.
+        skopeo's rule (containers/image ``oci/layout``): the path ends at the first ``:``, so it
+        holds none, and the rest is the name, colons and slashes included
+        (``oci:dir:localhost:5000/app:2``); ``oci:PATH:`` names no image. The name is an image-spec
+        ``ref.name`` (what skopeo accepts) or a tag. regimage also reads
+        ``oci:PATH@sha256:…`` (or sha512), an image by digest. Raises InvalidReference.
         """
         if not isinstance(text, str) or not text.startswith(_SCHEME):
             raise InvalidReference(f"an OCI layout reference starts with 'oci:': {text!r}")
-        rest = text[len(_SCHEME) :]
+        path, _, name = text[len(_SCHEME) :].partition(":")
         tag: str | None = None
         digest: Digest | None = None
-        if "@" in rest:
-            rest, _, digest_text = rest.rpartition("@")
+        directory, at, algorithm = path.rpartition("@")
+        if at and algorithm in _DIGEST_ALGORITHMS:
             try:
-                digest = Digest.parse(digest_text)
+                digest = Digest.parse(f"{algorithm}:{name}")
             except InvalidDigest as exc:
                 raise InvalidReference(f"invalid digest in {text!r}: {exc}") from exc
-        elif ":" in rest:
-            path, _, candidate = rest.rpartition(":")
-            if "/" not in candidate:
-                if _TAG_RE.fullmatch(candidate) is None:
-                    raise InvalidReference(
-                        f"invalid tag {candidate!r} in {text!r}: up to 128 ASCII letters, digits, "
-                        "'_', '.' or '-', not starting with '.' or '-'"
-                    )
-                rest, tag = path, candidate
-        if not rest:
+            path = directory
+        elif name:
+            tag = _checked_name(name, text)
+        if not path:
             raise InvalidReference(f"an OCI layout reference needs a directory: {text!r}")
-        return cls(rest, tag, digest)
+        return cls(path, tag, digest)
 
     def __str__(self) -> str:
         if self.digest is not None:
@@ -165,6 +180,30 @@ class OCILayout:
             )
         digest.verify(data)
         return data
+
+    async def read_range(self, descriptor: Descriptor, byte_range: ByteRange) -> bytes:
+        """Part of a blob (a :class:`~regimage.content.provider.RangeReader`), its file's size
+        checked against the descriptor; a part cannot be checked against the digest."""
+        digest = descriptor.digest
+        await self._check_layout()
+        path = self.path / "blobs" / digest.algorithm / digest.encoded
+        what = f"blob {digest}"
+        try:
+            size = (await path.stat()).st_size
+            if size != descriptor.size:
+                raise SizeMismatch(
+                    f"{what} in {self.path} is {size} bytes, its descriptor says {descriptor.size}",
+                    expected=descriptor.size,
+                    actual=size,
+                )
+            first, end = byte_range.bounds(size)
+            async with await path.open("rb") as file:
+                await file.seek(first)
+                return await file.read(end - first)
+        except FileNotFoundError:
+            raise NotFound(f"{what} not found in the OCI layout {self.path}") from None
+        except OSError as exc:
+            raise NotFound(f"cannot read {what} in {self.path}: {exc.strerror or exc}") from exc
 
     # ── Resolver ────────────────────────────────────────────────────────────────────────────────
 
@@ -275,6 +314,17 @@ class OCILayout:
             raise NotFound(f"cannot read {what} in {self.path}: {exc.strerror or exc}") from exc
 
 
+def _checked_name(name: str, text: str) -> str:
+    """``name`` if it is an image-spec ref name or a tag, else InvalidReference."""
+    if _REF_NAME_RE.fullmatch(name) is None and _TAG_RE.fullmatch(name) is None:
+        raise InvalidReference(
+            f"invalid tag {name!r} in {text!r}: a tag, or a name such as "
+            "'docker.io/library/alpine:3.20' (letters and digits joined by one of '-._:@+' or "
+            "'--', in components separated by '/')"
+        )
+    return name
+
+
 def _tag_and_digest(reference: OCIReference | Reference | str) -> tuple[str | None, Digest | None]:
     if isinstance(reference, (OCIReference, Reference)):
         return reference.tag, reference.digest
@@ -282,14 +332,12 @@ def _tag_and_digest(reference: OCIReference | Reference | str) -> tuple[str | No
         parsed = OCIReference.parse(reference)
         return parsed.tag, parsed.digest
     text = reference.removeprefix("@")
-    if ":" in text:
+    if text != reference or text.partition(":")[0] in _DIGEST_ALGORITHMS:
         try:
             return None, Digest.parse(text)
         except InvalidDigest as exc:
             raise InvalidReference(f"invalid digest {reference!r}: {exc}") from exc
-    if _TAG_RE.fullmatch(text) is None:
-        raise InvalidReference(f"invalid tag {reference!r} for an OCI layout")
-    return text, None
+    return _checked_name(text, reference), None
 
 
 def _names(entry: Descriptor, tag: str) -> bool:

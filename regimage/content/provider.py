@@ -12,12 +12,13 @@ from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 from regimage.errors import NotFound, SizeLimitExceeded, SizeMismatch
+from regimage.model.byte_range import ByteRange
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.manifest import Index, Manifest, parse_document
 from regimage.model.reference import Reference
 
-__all__ = ["MemoryProvider", "Provider", "ReferrersProvider", "Resolver"]
+__all__ = ["MemoryProvider", "Provider", "RangeReader", "ReferrersProvider", "Resolver"]
 
 
 @runtime_checkable
@@ -56,12 +57,28 @@ class ReferrersProvider(Protocol):
         ...
 
 
+@runtime_checkable
+class RangeReader(Protocol):
+    """A provider that can read part of a blob without reading all of it (a layer's first or last
+    bytes: what :meth:`~regimage.image.image.Image.unpacked_size` needs)."""
+
+    async def read_range(self, descriptor: Descriptor, byte_range: ByteRange) -> bytes | None:
+        """The bytes of ``byte_range`` of the blob ``descriptor`` points at (fewer when the blob
+        ends first), or None when the source cannot give them without reading far more (a
+        registry that ignores ``Range`` and starts sending the whole blob).
+
+        Unlike :meth:`Provider.fetch`, a part cannot be checked against the digest.
+        """
+        ...
+
+
 class MemoryProvider:
     """A provider over a dict of digest → bytes; counts what it serves so tests can assert reads.
 
     It also acts as a :class:`Resolver` (tags set with :meth:`tag`, digests of stored content; one
-    repository: the reference's name is ignored) and as a :class:`ReferrersProvider` (stored
-    manifests whose ``subject`` points at the given digest).
+    repository: the reference's name is ignored), as a :class:`ReferrersProvider` (stored
+    manifests whose ``subject`` points at the given digest) and as a :class:`RangeReader`
+    (slices of what it stores; ``ranges`` records each range read).
     """
 
     def __init__(self, blobs: Mapping[Digest, bytes] | Iterable[bytes] = ()):
@@ -69,6 +86,7 @@ class MemoryProvider:
         self._media_types: dict[Digest, str] = {}
         self.tags: dict[str, Descriptor] = {}
         self.fetched: list[Digest] = []
+        self.ranges: list[tuple[Digest, ByteRange]] = []
         if isinstance(blobs, Mapping):
             for digest, data in blobs.items():
                 digest.verify(data)
@@ -173,6 +191,21 @@ class MemoryProvider:
             )
         self.fetched.append(descriptor.digest)
         return data
+
+    async def read_range(self, descriptor: Descriptor, byte_range: ByteRange) -> bytes | None:
+        """A slice of the stored blob (NotFound when absent, SizeMismatch as :meth:`fetch`)."""
+        data = self._blobs.get(descriptor.digest)
+        if data is None:
+            raise NotFound(f"content {descriptor.digest} not found in memory provider")
+        if len(data) != descriptor.size:
+            raise SizeMismatch(
+                f"content {descriptor.digest} is {len(data)} bytes, descriptor says "
+                f"{descriptor.size}",
+                expected=descriptor.size,
+                actual=len(data),
+            )
+        self.ranges.append((descriptor.digest, byte_range))
+        return byte_range.slice(data)
 
 
 def _sniff_media_type(data: bytes) -> str:

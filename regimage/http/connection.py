@@ -29,6 +29,8 @@ import httpx
 from anyio.streams.tls import TLSStream
 
 from regimage.http.early_connection import EarlyConnections, adopt
+from regimage.http.timeouts import ExchangeTimeout, TLSHandshakeTimeout
+from regimage.model.host import MAX_PORT
 
 logger = logging.getLogger("regimage")
 
@@ -39,6 +41,7 @@ __all__ = [
     "Connection",
     "connect_tcp",
     "open_connection",
+    "start_tls",
 ]
 
 #: Bytes asked of the socket per read.
@@ -74,42 +77,62 @@ async def open_connection(
     """Connect (and with ``tls``, which makes the TLS context, start TLS: SNI
     ``server_hostname``) within ``connect_limit`` seconds for each step; ``origin`` names the
     server in messages. A connection ``early`` holds for this host, port and TLS is taken instead
-    (then no context is made here)."""
+    (then no context is made here). A handshake that does not end in time is a
+    :class:`TLSHandshakeTimeout` (waiting for an early TLS connection counts as one)."""
+    if not 0 < port <= MAX_PORT:
+        # A URL a registry sent (a redirect, a token realm): httpx takes any port, and the socket's
+        # OverflowError would leave anyio's connection attempts inside an ExceptionGroup. A URL no
+        # transport can use, as httpx says of a missing scheme; not retried.
+        raise httpx.UnsupportedProtocol(f"cannot connect to {origin}: port {port} is out of range")
     with anyio.CancelScope(deadline=_deadline(connect_limit)) as scope:
         claimed = (
             None
             if early is None
             else early.claim(host, port, tls=tls is not None, server_hostname=server_hostname)
         )
+        handshaking = claimed is not None and tls is not None
         adopted = None if claimed is None else await adopt(claimed, origin)
         if adopted is not None:
             return Connection(adopted, origin, keepalive_expiry=keepalive_expiry)
+        handshaking = False
         try:
             stream = await connect(host, port)
         except (OSError, anyio.BrokenResourceError) as exc:
             raise httpx.ConnectError(_reason(exc)) from exc
         if tls is not None:
             scope.deadline = _deadline(connect_limit)
-            try:
-                stream = await TLSStream.wrap(
-                    stream,
-                    hostname=server_hostname or host,
-                    ssl_context=tls(),  # made on the first connection that needs it
-                    standard_compatible=False,  # no close_notify round trip, as browsers do
-                )
-            except BaseException as exc:
-                await _close_stream(stream)
-                if isinstance(exc, anyio.EndOfStream):
-                    raise httpx.ConnectError(
-                        "the server closed the connection during the TLS handshake"
-                    ) from exc
-                # ValueError: a host name the TLS layer refuses (an empty or dotted SNI).
-                if isinstance(exc, (OSError, anyio.BrokenResourceError, ValueError)):
-                    raise httpx.ConnectError(_reason(exc)) from exc
-                raise
+            handshaking = True
+            stream = await start_tls(stream, tls, server_hostname or host)
         return Connection(stream, origin, keepalive_expiry=keepalive_expiry)
     # Only reached when the scope's own deadline passed (a caller's cancellation propagates).
+    if handshaking:
+        raise TLSHandshakeTimeout(f"timed out in the TLS handshake with {origin}")
     raise httpx.ConnectTimeout(f"timed out connecting to {origin}")
+
+
+async def start_tls(
+    stream: anyio.abc.ByteStream, tls: Callable[[], ssl.SSLContext], hostname: str
+) -> anyio.abc.ByteStream:
+    """TLS over ``stream`` (closed if the handshake fails), the server verified as ``hostname``
+    with the context ``tls`` makes (on the first connection that needs it)."""
+    try:
+        context = tls()
+        return await TLSStream.wrap(
+            stream,
+            hostname=hostname,
+            ssl_context=context,
+            standard_compatible=False,  # no close_notify round trip, as browsers do
+        )
+    except BaseException as exc:
+        await _close_stream(stream)
+        if isinstance(exc, anyio.EndOfStream):
+            raise httpx.ConnectError(
+                "the server closed the connection during the TLS handshake"
+            ) from exc
+        # ValueError: a host name the TLS layer refuses (an empty or dotted SNI).
+        if isinstance(exc, (OSError, anyio.BrokenResourceError, ValueError)):
+            raise httpx.ConnectError(_reason(exc)) from exc
+        raise
 
 
 class Connection:
@@ -118,6 +141,8 @@ class Connection:
     a time."""
 
     __slots__ = (
+        "_ends_at",
+        "_exchange",
         "_expires_at",
         "_h11",
         "_keepalive",
@@ -138,6 +163,8 @@ class Connection:
         # A fresh connection is idle too: one opened ahead of need expires like a used one.
         self._expires_at = time.monotonic() + keepalive_expiry
         self._read_timeout: float | None = None
+        self._exchange: float | None = None  # seconds the current exchange may take in all
+        self._ends_at = math.inf  # when it must be over (anyio's clock)
         self._poll: select.poll | None = None
         self.origin = origin
         self.served = 0
@@ -215,6 +242,7 @@ class Connection:
         headers: list[tuple[bytes, bytes]],
         body: AsyncIterable[bytes],
         timeouts: Mapping[str, float | None],
+        exchange: float | None = None,
     ) -> h11.Response:
         """Send a request and receive the head of its response (1xx ones are skipped).
 
@@ -222,15 +250,19 @@ class Connection:
         producing the next chunk of ``body`` counts against the write timeout too). A write
         that fails is not reported at once: a server may answer (a 413, say) and close before
         reading the whole request, so its answer is read; without one, the read fails.
+        ``exchange``: the seconds the whole exchange may take, to the body's last byte, on top of
+        each operation's timeout (which a server that drips its answer never trips).
         """
         h = self._h11
         head = self._request_head(method, target, headers)
         self.served += 1
         self._read_timeout = read_timeout = timeouts.get("read")
         write_timeout = timeouts.get("write")
+        self._exchange = exchange
+        ends = self._ends_at = _deadline(exchange)
         stream = self._stream
         reading = False
-        with anyio.CancelScope(deadline=_deadline(write_timeout)) as scope:
+        with anyio.CancelScope(deadline=min(_deadline(write_timeout), ends)) as scope:
             try:
                 if head:
                     await stream.send(head)
@@ -238,11 +270,11 @@ class Connection:
                     if chunk:
                         data = h.send(h11.Data(data=chunk))
                         if data:
-                            scope.deadline = _deadline(write_timeout)
+                            scope.deadline = min(_deadline(write_timeout), ends)
                             await stream.send(data)
                 end = h.send(h11.EndOfMessage())
                 if end:
-                    scope.deadline = _deadline(write_timeout)
+                    scope.deadline = min(_deadline(write_timeout), ends)
                     await stream.send(end)
             except h11.LocalProtocolError as exc:  # a body longer or shorter than declared
                 raise httpx.LocalProtocolError(str(exc)) from exc
@@ -252,11 +284,13 @@ class Connection:
             while True:
                 event = self._next_event()
                 if event is h11.NEED_DATA:
-                    scope.deadline = _deadline(read_timeout)
+                    scope.deadline = min(_deadline(read_timeout), ends)
                     await self._receive()
                 elif isinstance(event, h11.Response):
                     return event
                 # else an InformationalResponse (100 Continue, 103 Early Hints): wait on
+        if anyio.current_time() >= ends:
+            raise ExchangeTimeout(self.origin, exchange or 0.0)
         if reading:
             raise httpx.ReadTimeout(f"timed out waiting for the response from {self.origin}")
         raise httpx.WriteTimeout(f"timed out sending the request to {self.origin}")
@@ -276,7 +310,8 @@ class Connection:
         """The next chunk of the response body, or None at its end.
 
         Bytes h11 already holds are returned without I/O; only a read from the socket gets a
-        cancel scope (the ``read`` timeout), and it ends before the chunk is handed on.
+        cancel scope (the ``read`` timeout, and the exchange's deadline), and it ends before the
+        chunk is handed on.
         """
         while True:
             event = self._next_event()
@@ -284,13 +319,15 @@ class Connection:
                 return bytes(event.data)
             if event is not h11.NEED_DATA:
                 return None  # EndOfMessage (a close-delimited body ends with the connection)
-            timeout = self._read_timeout
-            if timeout is None:
+            timeout, ends = self._read_timeout, self._ends_at
+            if timeout is None and ends == math.inf:
                 await self._receive()
                 continue
-            with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
+            with anyio.CancelScope(deadline=min(_deadline(timeout), ends)) as scope:
                 await self._receive()
             if scope.cancelled_caught:
+                if anyio.current_time() >= ends:
+                    raise ExchangeTimeout(self.origin, self._exchange or 0.0)
                 raise httpx.ReadTimeout(f"timed out reading the response from {self.origin}")
 
     def _next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:

@@ -2,6 +2,8 @@
 
 Every ``httpx.HTTPError`` a request raises becomes a :mod:`regimage.errors` class here and nowhere
 else, with a message that names the host and what to do next (``--ca-file``, ``--plain-http``…).
+A proxy's failure names the proxy (a 407 is an authentication error), a trust store that cannot be
+loaded names its file (:mod:`regimage.http.connect_errors`).
 """
 
 from __future__ import annotations
@@ -12,8 +14,20 @@ from contextlib import contextmanager
 
 import httpx
 
-from regimage.errors import NetworkError, RegImageError, RegistryError
+from regimage.errors import (
+    NetworkError,
+    ProxyAuthenticationError,
+    ProxyError,
+    RegImageError,
+    RegistryError,
+)
+from regimage.http.connect_errors import (
+    ProxyAuthenticationRequired,
+    ProxyFailure,
+    TrustStoreUnavailable,
+)
 from regimage.http.redaction import host_of, redact_url
+from regimage.http.timeouts import ExchangeTimeout, TLSHandshakeTimeout
 
 __all__ = ["is_tls_protocol_error", "map_transport_error", "transport_errors"]
 
@@ -53,6 +67,13 @@ def map_transport_error(
     """Translate an httpx failure into a regimage error naming the host and the next step."""
     shown = redact_url(url)
     host = host_of(url)
+    if isinstance(exc, ProxyFailure):
+        kind = (
+            ProxyAuthenticationError if isinstance(exc, ProxyAuthenticationRequired) else ProxyError
+        )
+        return kind(f"{exc} (for {host})", proxy=exc.proxy, url=shown, reference=reference)
+    if isinstance(exc, httpx.ProxyError | TrustStoreUnavailable):
+        return NetworkError(f"{exc} (for {host})", url=shown, reference=reference)
     if isinstance(exc, httpx.TooManyRedirects):
         return RegistryError(
             f"too many redirects fetching {shown} (a redirect loop?)",
@@ -70,6 +91,21 @@ def map_transport_error(
         return NetworkError(
             f"TLS handshake with {host} failed ({_first_line(exc)}); if the registry speaks "
             "plain HTTP, pass --plain-http",
+            url=shown,
+            reference=reference,
+        )
+    if isinstance(exc, ExchangeTimeout):
+        return NetworkError(
+            f"no complete answer from {shown} within {exc.seconds:g} s, the limit for one "
+            "request of a manifest, index, config or token; the registry stalls or sends too "
+            "slowly",
+            url=shown,
+            reference=reference,
+        )
+    if isinstance(exc, TLSHandshakeTimeout):
+        return NetworkError(
+            f"timed out in the TLS handshake with {host}; if the registry speaks plain HTTP, "
+            "pass --plain-http",
             url=shown,
             reference=reference,
         )

@@ -14,6 +14,11 @@ pool; a response's body (:mod:`regimage.http.response_stream`) gives its connect
 the pool opens connections itself it can also open them ahead of need
 (:meth:`ConnectionPool.preconnect`), while a batch waits for its tokens.
 
+Each origin's route is decided once, when the pool first meets it: direct, or through the proxy
+its :class:`~regimage.http.proxy.ProxySettings` name (:mod:`regimage.http.tunnel`: a ``CONNECT``
+tunnel for HTTPS, absolute-form requests for HTTP); and its TLS context, the shared one or the
+host's own CAs' (:mod:`regimage.http.trust`). A request that goes direct pays for neither.
+
 Under pytest-httpx, pass ``transport=httpx.AsyncHTTPTransport()`` to the provider: pytest-httpx
 mocks that class, not this one.
 """
@@ -30,8 +35,19 @@ import httpx
 
 from regimage.http.connection import Connect, Connection, connect_tcp, open_connection
 from regimage.http.early_connection import EarlyConnections
-from regimage.http.origin import DEFAULT_PORTS, Origin, OriginKey, Waiter, origin_key
+from regimage.http.extensions import EXCHANGE_TIMEOUT
+from regimage.http.origin import (
+    DEFAULT_PORTS,
+    HostTLS,
+    LazyContext,
+    Origin,
+    OriginKey,
+    Waiter,
+    origin_key,
+)
+from regimage.http.proxy import Proxy, ProxySettings
 from regimage.http.response_stream import ResponseStream
+from regimage.http.tunnel import open_proxied, proxy_refusal
 
 logger = logging.getLogger("regimage")
 
@@ -68,9 +84,11 @@ class ConnectionPool:
     """HTTP/1.1 connections, at most ``max_per_origin`` per origin, handed out in O(1).
 
     ``tls`` makes the TLS context, called once, on the first HTTPS connection (loading CA
-    certificates costs milliseconds). ``connect`` opens TCP connections (tests pass their own).
-    ``early`` holds connections opened before the pool (the command line's start-up thread): the
-    first connection to their origin takes one instead of connecting.
+    certificates costs milliseconds); ``host_tls`` makes a host's own, where it has CAs of its
+    own (:class:`~regimage.http.trust.HostTrust`). ``proxies`` say which origins go through a
+    proxy. ``connect`` opens TCP connections (tests pass their own). ``early`` holds connections
+    opened before the pool (the command line's start-up thread): the first connection to their
+    origin takes one instead of connecting (never for a proxied origin).
     """
 
     def __init__(
@@ -81,11 +99,14 @@ class ConnectionPool:
         keepalive_expiry: float = KEEPALIVE_SECONDS,
         connect: Connect = connect_tcp,
         early: EarlyConnections | None = None,
+        host_tls: HostTLS | None = None,
+        proxies: ProxySettings | None = None,
     ) -> None:
         if max_per_origin < 1:
             raise ValueError(f"max_per_origin must be at least 1, got {max_per_origin}")
-        self._tls_factory = tls
-        self._tls: ssl.SSLContext | None = None
+        self._ssl_context = LazyContext(tls)
+        self._host_tls = host_tls
+        self._proxies = proxies if proxies is not None and proxies.active else None
         self.max_per_origin = max_per_origin
         self._keepalive_expiry = keepalive_expiry
         self._connect_tcp = connect
@@ -106,10 +127,18 @@ class ConnectionPool:
         state = self._origins.get(origin_key(httpx.URL(str(url))))
         return 0 if state is None else state.count
 
+    def proxy_for(self, url: str | httpx.URL) -> Proxy | None:
+        """The proxy requests to ``url``'s origin go through, or None: they go direct."""
+        parsed = httpx.URL(str(url))
+        if parsed.raw_scheme not in DEFAULT_PORTS:
+            return None
+        return self._state(origin_key(parsed)).proxy
+
     def _state(self, key: OriginKey) -> Origin:
         state = self._origins.get(key)
         if state is None:
             state = self._origins[key] = Origin(key, self.max_per_origin)
+            state.route(self._proxies, self._host_tls, self._ssl_context)
         return state
 
     # ── taking and giving back ──────────────────────────────────────────────────────────────────
@@ -155,27 +184,34 @@ class ConnectionPool:
 
     # ── connecting ──────────────────────────────────────────────────────────────────────────────
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        if self._tls is None:
-            context = self._tls_factory()
-            context.set_alpn_protocols(["http/1.1"])
-            self._tls = context
-        return self._tls
-
     async def _connect(
         self, state: Origin, connect_limit: float | None, sni: str | None = None
     ) -> Connection:
-        connection = await open_connection(
-            state.host,
-            state.port,
-            origin=state.label,
-            tls=self._ssl_context if state.tls else None,
-            server_hostname=sni,
-            connect_limit=connect_limit,
-            keepalive_expiry=self._keepalive_expiry,
-            connect=self._connect_tcp,
-            early=self._early,
-        )
+        if state.proxy is not None:
+            connection = await open_proxied(
+                state.proxy,
+                state.host,
+                state.port,
+                origin=state.label,
+                tls=state.context,
+                proxy_tls=self._ssl_context,
+                server_hostname=sni,
+                connect_limit=connect_limit,
+                keepalive_expiry=self._keepalive_expiry,
+                connect=self._connect_tcp,
+            )
+        else:
+            connection = await open_connection(
+                state.host,
+                state.port,
+                origin=state.label,
+                tls=state.context,
+                server_hostname=sni,
+                connect_limit=connect_limit,
+                keepalive_expiry=self._keepalive_expiry,
+                connect=self._connect_tcp,
+                early=self._early,
+            )
         self.stats.opened += 1
         return connection
 
@@ -249,9 +285,17 @@ class ConnectionPool:
                     raise
             else:
                 self.stats.reused += 1
+            target, headers = url.raw_path, request.headers.raw
+            if state.forward is not None:  # plain HTTP through a proxy: absolute form
+                target, headers = state.forward[0] + target, headers + state.forward[1]
             try:
                 head = await connection.send_request(
-                    method.encode("ascii"), url.raw_path, request.headers.raw, body, timeouts
+                    method.encode("ascii"),
+                    target,
+                    headers,
+                    body,
+                    timeouts,
+                    request.extensions.get(EXCHANGE_TIMEOUT),
                 )
             except BaseException as exc:
                 await _close_all([connection])
@@ -266,6 +310,10 @@ class ConnectionPool:
                     retried = True
                     continue
                 raise
+            if state.forward is not None and head.status_code == 407 and state.proxy is not None:
+                await _close_all([connection])
+                state.give(None)
+                raise proxy_refusal(state.proxy, 407, head.reason, f"{method} {state.label}")
             return httpx.Response(
                 status_code=head.status_code,
                 headers=head.headers.raw_items(),
@@ -302,7 +350,7 @@ async def _close_all(connections: Iterable[Connection]) -> None:
 
 
 class PoolTransport(httpx.AsyncBaseTransport):
-    """An ``httpx.AsyncBaseTransport`` over a :class:`ConnectionPool` (HTTP/1.1, no proxies)."""
+    """An ``httpx.AsyncBaseTransport`` over a :class:`ConnectionPool` (HTTP/1.1)."""
 
     def __init__(
         self,
@@ -312,6 +360,8 @@ class PoolTransport(httpx.AsyncBaseTransport):
         keepalive_expiry: float = KEEPALIVE_SECONDS,
         connect: Connect = connect_tcp,
         early: EarlyConnections | None = None,
+        host_tls: HostTLS | None = None,
+        proxies: ProxySettings | None = None,
     ) -> None:
         self.pool = ConnectionPool(
             tls,
@@ -319,6 +369,8 @@ class PoolTransport(httpx.AsyncBaseTransport):
             keepalive_expiry=keepalive_expiry,
             connect=connect,
             early=early,
+            host_tls=host_tls,
+            proxies=proxies,
         )
 
     def __repr__(self) -> str:

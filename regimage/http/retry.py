@@ -19,6 +19,7 @@ from regimage.http.error_mapping import is_tls_protocol_error
 from regimage.http.extensions import ATTEMPTS
 from regimage.http.redaction import redact_url
 from regimage.http.status import parse_retry_after_seconds
+from regimage.http.timeouts import TLSHandshakeTimeout
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy", "RetryTransport", "Sleep"]
 
@@ -40,7 +41,9 @@ class RetryPolicy:
     ``min(max_delay, base * factor**(n-1))``, scaled by a random factor in ``[1-jitter, 1+jitter]``.
     A ``Retry-After`` answer is honoured when it asks for at most ``retry_after_cap`` seconds;
     asking for longer ends the retries at once (waiting a minute to be told to wait an hour helps
-    nobody) and the caller gets the answer. ``sleep`` is injectable so tests never sleep.
+    nobody) and the caller gets the answer. ``sleep`` is injectable so tests never sleep; an
+    injected one keeps its own time, so the caller's deadline (anyio's clock) is not held
+    against its waits.
     """
 
     attempts: int = 4
@@ -61,6 +64,8 @@ class RetryPolicy:
 def _retryable_error(request: httpx.Request, exc: httpx.TransportError) -> bool:
     if is_tls_protocol_error(exc) or "CERTIFICATE" in str(exc).upper():
         return False  # a TLS failure does not heal by itself
+    if isinstance(exc, TLSHandshakeTimeout):
+        return False  # nor does a server that takes the connection and stalls the handshake
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return True  # nothing was sent
     return request.method in _IDEMPOTENT and isinstance(
@@ -68,12 +73,21 @@ def _retryable_error(request: httpx.Request, exc: httpx.TransportError) -> bool:
     )
 
 
+def _past_deadline(policy: RetryPolicy, delay: float) -> bool:
+    """Whether a real wait of ``delay`` seconds would end after the caller's deadline."""
+    if policy.sleep is not anyio.sleep:
+        return False  # a test's clock: its time is not anyio's
+    return anyio.current_time() + delay >= anyio.current_effective_deadline()
+
+
 class RetryTransport(httpx.AsyncBaseTransport):
     """Re-sends a request on 408/429/5xx answers and broken connections, with jittered backoff.
 
     ``Retry-After`` (seconds or an HTTP date) replaces the backoff when it is within the policy's
-    cap. The last answer (or error) is what the caller gets; its ``regimage.attempts`` extension
-    says how many tries it took.
+    cap. A wait that would end past the caller's deadline (an enclosing ``anyio.fail_after``: the
+    command line's ``--timeout``) is not begun: the caller gets the last answer (or error) now,
+    rather than a cancelled sleep. The last answer (or error) is what the caller gets; its
+    ``regimage.attempts`` extension says how many tries it took.
     """
 
     def __init__(
@@ -99,6 +113,8 @@ class RetryTransport(httpx.AsyncBaseTransport):
                 if attempt >= policy.attempts or not _retryable_error(request, exc):
                     raise
                 delay = policy.backoff(attempt, self._rand())
+                if _past_deadline(policy, delay):
+                    raise
                 logger.debug(
                     "%s %s: %s; retry %d in %.2f s",
                     request.method,
@@ -129,6 +145,15 @@ class RetryTransport(httpx.AsyncBaseTransport):
                     if retry_after is not None
                     else policy.backoff(attempt, self._rand())
                 )
+                if _past_deadline(policy, delay):
+                    logger.debug(
+                        "%s %s: %d; waiting %.2f s would pass the deadline; not retrying",
+                        request.method,
+                        redact_url(request.url),
+                        response.status_code,
+                        delay,
+                    )
+                    return response
                 await response.aclose()
                 logger.debug(
                     "%s %s: %d; retry %d in %.2f s",

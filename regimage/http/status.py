@@ -24,7 +24,12 @@ from regimage.errors import (
     RegistryErrorDetail,
 )
 from regimage.http.error_body import read_error_body
-from regimage.http.extensions import ATTEMPTS, CREDENTIALS_SENT, RATE_LIMIT
+from regimage.http.extensions import (
+    ATTEMPTS,
+    CREDENTIALS_SENT,
+    CREDENTIALS_WITHHELD,
+    RATE_LIMIT,
+)
 from regimage.http.redaction import host_of, redact_url
 from regimage.model.ratelimit import RateLimit, format_duration, registry_display_name
 
@@ -158,6 +163,12 @@ def _raise_status(
             message = (
                 f"the registry {host} refused the credentials sent for {repository}{quoted}; "
                 f"check the username and password ({LOGIN_HINT})"
+            )
+        elif response.extensions.get(CREDENTIALS_WITHHELD):
+            message = (
+                f"authentication required for {repository}{quoted}; the credentials for {host} "
+                "were not sent: they go over plain HTTP to loopback registries only; reach "
+                f"{host} over HTTPS (without --plain-http)"
             )
         elif scope_error:
             message = (

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from regimage.errors import RootFSMismatch
 from regimage.image.handlers import is_attestation_entry
 from regimage.image.walk import Visit
 from regimage.model.descriptor import Descriptor
@@ -163,6 +164,25 @@ def config_warnings(selected: SelectedManifest, config: ImageConfig) -> list[str
                 f"{actual.format_all()}"
             )
     return warnings
+
+
+def check_rootfs(name: str, selected: SelectedManifest, config: ImageConfig) -> None:
+    """Raise RootFSMismatch unless the config lists one diff ID per layer of the manifest.
+
+    A diff ID names its layer uncompressed, in order: a list shorter or longer than the layers
+    pairs some layer with another's diff ID or with none, and the chain IDs name no filesystem.
+    containerd refuses to unpack such an image ("mismatched image rootfs and manifest layers").
+    """
+    layers, diff_ids = len(selected.manifest.layers), len(config.diff_ids)
+    if layers != diff_ids:
+        raise RootFSMismatch(
+            f"{name} is not a usable image: its config lists {diff_ids} diff IDs for the "
+            f"{layers} layers of its manifest {selected.digest} (containerd refuses to unpack it)",
+            layers=layers,
+            diff_ids=diff_ids,
+            media_type=config.media_type,
+            reference=name,
+        )
 
 
 def distinct_size(visits: Sequence[Visit]) -> int:

@@ -15,6 +15,7 @@ import anyio
 
 from regimage.model.descriptor import Descriptor
 from regimage.model.image_config import ImageConfig
+from regimage.model.layer_size import LayerSize
 from regimage.model.manifest import Document
 
 __all__ = ["DocumentCache", "Memo"]
@@ -51,7 +52,8 @@ class Memo(Generic[T]):
 
 
 class DocumentCache:
-    """Parsed documents and configs by digest (and declared media type).
+    """Parsed documents and configs by digest (and declared media type), and layers' unpacked
+    sizes by digest (:mod:`regimage.image.unpacked`).
 
     Content is addressed by digest, so an entry never goes stale: one cache can serve every walk of
     an image, or of many images sharing manifests.
@@ -60,6 +62,7 @@ class DocumentCache:
     def __init__(self) -> None:
         self.documents: Memo[Document] = Memo()
         self.configs: Memo[ImageConfig] = Memo()
+        self.layer_sizes: Memo[LayerSize] = Memo()
 
     @staticmethod
     def key(descriptor: Descriptor) -> tuple[str, str]:

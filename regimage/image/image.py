@@ -13,6 +13,8 @@ What each answer reads (a request each, unless the content is cached or embedded
 * ``manifest()``, ``size()``: the indexes on the path, then the selected manifest. Never a config
   (unless an index entry declares no platform: its config tells), never a layer.
 * ``config()``, ``rootfs()``, ``chain_ids()``: the same, plus the config.
+* ``unpacked_size()``: the same as ``size()``, plus a few bytes of each distinct compressed layer
+  (a range read each: never a whole layer).
 * ``platform_sizes()``: every index and manifest below the root; configs only for entries without
   a declared platform.
 * ``platforms()``: the indexes; configs only for entries without a declared platform (and for a
@@ -39,6 +41,7 @@ from regimage.image.answers import (
     PlatformSize,
     PlatformSizes,
     SelectedManifest,
+    check_rootfs,
     config_warnings,
     distinct_size,
     image_size,
@@ -54,6 +57,7 @@ from regimage.image.handlers import (
     limit_manifests,
     skip_attestations,
 )
+from regimage.image.unpacked import UnpackedSize, unpacked_size
 from regimage.image.walk import DEFAULT_CONCURRENCY, Visit, walk
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
@@ -212,8 +216,15 @@ class Image:
         return ImageConfigResult(manifest.config, config)
 
     async def rootfs(self) -> tuple[Digest, ...]:
-        """The diff IDs (digests of the uncompressed layers) of the selected manifest's config."""
-        return (await self.config()).config.diff_ids
+        """The diff IDs (digests of the uncompressed layers) of the selected manifest's config.
+
+        Raises RootFSMismatch when the config lists more or fewer diff IDs than the manifest has
+        layers: they pair one to one, and containerd refuses to unpack such an image.
+        """
+        selected = await self.manifest()
+        config = (await self._config_of(selected)).config
+        check_rootfs(self.name, selected, config)
+        return config.diff_ids
 
     async def chain_ids(self) -> tuple[Digest, ...]:
         """The ChainIDs of :meth:`rootfs` (OCI config.md); the last names the whole filesystem."""
@@ -233,6 +244,13 @@ class Image:
             config = (await self._config_of(selected)).config
             warnings += config_warnings(selected, config)
         return image_size(selected, tuple(warnings))
+
+    async def unpacked_size(self) -> UnpackedSize:
+        """The disk the selected platform's layers take once pulled and unpacked, estimated from a
+        few bytes of each layer (:mod:`regimage.image.unpacked`): one range read per distinct
+        compressed layer, none for an uncompressed one. Raises NotAnImage for an artifact."""
+        selected = await self.manifest()
+        return await unpacked_size(self.provider, selected, self.cache.layer_sizes, name=self.name)
 
     async def platform_sizes(self) -> PlatformSizes:
         """The pull size of every manifest below the root, and the distinct total.

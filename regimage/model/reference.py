@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from regimage.errors import InvalidDigest, InvalidReference
 from regimage.model.digest import Digest
-from regimage.model.host import LOCALHOST, is_loopback_host
+from regimage.model.host import LOCALHOST, host_problem, is_loopback_host
 from regimage.model.reference_grammar import (
     ANCHORED_DIGEST_RE,
     ANCHORED_IDENTIFIER_RE,
@@ -56,6 +56,8 @@ REPOSITORY_PATH_MAX_CHARS = 255
 
 
 _ASCII_UPPER = re.compile(r"[A-Z]")
+#: A lone surrogate: a byte that was not UTF-8 (``surrogateescape``: argv, audit input), never text.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _TO_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -334,6 +336,11 @@ def _parse_any_reference(text: str) -> Reference | Digest:
 def _require_str(text: object) -> None:
     if not isinstance(text, str):
         raise InvalidReference(f"reference must be a string, not {type(text).__name__}")
+    if lone := _LONE_SURROGATE.search(text):
+        byte = ord(lone.group()) - 0xDC00  # surrogateescape keeps byte 0xNN as U+DCNN
+        what = f"byte 0x{byte:02X}" if 0x80 <= byte <= 0xFF else "a lone surrogate"
+        at = f"at character {lone.start() + 1}"
+        raise InvalidReference(f"invalid reference {_quote(text)}: {what} {at} is not UTF-8")
 
 
 def _quote(text: str, *, limit: int = 80) -> str:
@@ -342,7 +349,11 @@ def _quote(text: str, *, limit: int = 80) -> str:
 
 
 def _build(domain: str, path: str, tag: str | None, digest: str | None, text: str) -> Reference:
-    """The checks that follow a grammar match: path length, then the digest itself."""
+    """The checks that follow a grammar match: the host, the path length, then the digest."""
+    if domain and (problem := host_problem(domain)):
+        raise InvalidReference(
+            f"invalid registry host {_quote(domain)} in {_quote(text)}: {problem}"
+        )
     if len(path) > REPOSITORY_PATH_MAX_CHARS:
         raise InvalidReference(
             f"repository name must not be more than {REPOSITORY_PATH_MAX_CHARS} characters: "

@@ -32,7 +32,12 @@ import httpx
 
 from regimage.errors import InvalidChallenge, RegImageError
 from regimage.http.error_mapping import transport_errors
-from regimage.http.extensions import CREDENTIALS_SENT, OPERATION, RATE_LIMIT
+from regimage.http.extensions import (
+    CREDENTIALS_SENT,
+    CREDENTIALS_WITHHELD,
+    OPERATION,
+    RATE_LIMIT,
+)
 from regimage.model.challenge import Challenge, parse_challenges
 from regimage.model.host import is_loopback_host
 from regimage.model.ratelimit import RateLimit, RateLimits
@@ -62,6 +67,9 @@ class _Sent:
 
 
 _NOTHING = _Sent("none")
+#: What :meth:`RegistryAuth._answer` gives when it will not send the credentials it has (plain HTTP
+#: to a host that is not loopback): nothing is sent again, and the answer says why.
+_WITHHELD = _Sent("withheld")
 
 
 def _is_batch(refused: Token | None, replacement: Token | None) -> bool:
@@ -127,6 +135,7 @@ class RegistryAuth(httpx.Auth):
         self._challenges: dict[str, Challenge] = {}
         self._open_hosts: set[str] = set()
         self._head_refused: set[str] = set()
+        self._withheld_from: set[str] = set()
         #: The request budget each registry host last stated (Docker Hub's pull limit).
         self.rate_limits = RateLimits()
 
@@ -160,7 +169,8 @@ class RegistryAuth(httpx.Auth):
             if challenge.error == "invalid_token" and sent.token is not None:
                 self._tokens.forget(host, challenge, sent.token)
             retry = await self._answer(request, host, scopes, creds, challenge, sent)
-            if retry is None:
+            if retry is None or retry is _WITHHELD:
+                response.extensions[CREDENTIALS_WITHHELD] = retry is _WITHHELD
                 return
             response = yield request
             self._settle(host, response, retry)
@@ -250,8 +260,11 @@ class RegistryAuth(httpx.Auth):
     ) -> _Sent:
         """Authorize a request before it is sent, from what this host is known to want."""
         if creds is not None and creds.registry_token:
-            request.headers["Authorization"] = f"Bearer {creds.registry_token}"
-            return _Sent("registry-token", credentials=True)
+            if self._secure(request.url):
+                request.headers["Authorization"] = f"Bearer {creds.registry_token}"
+                return _Sent("registry-token", credentials=True)
+            self._withhold(host)
+            return _WITHHELD
         challenge = self._challenges.get(host)
         if challenge is None:
             return _NOTHING
@@ -282,10 +295,8 @@ class RegistryAuth(httpx.Auth):
             if sent.kind == "basic" or creds is None or not creds.has_password:
                 return None
             if not self._secure(request.url):
-                logger.warning(
-                    "not sending credentials for %s over plain HTTP to a non-loopback host", host
-                )
-                return None
+                self._withhold(host)
+                return _WITHHELD
             request.headers["Authorization"] = basic_header(creds)
             return _Sent("basic", credentials=True)
         wanted = tuple(dict.fromkeys([*scopes, *(challenge.scope or "").split()]))
@@ -312,6 +323,14 @@ class RegistryAuth(httpx.Auth):
         except InvalidChallenge as exc:
             logger.debug("ignoring an unreadable WWW-Authenticate from %s: %s", response.url, exc)
             return None
+
+    def _withhold(self, host: str) -> None:
+        """Say once per host (not once per request) that its credentials stay here."""
+        if host not in self._withheld_from:
+            self._withheld_from.add(host)
+            logger.warning(
+                "not sending credentials for %s over plain HTTP to a non-loopback host", host
+            )
 
     @staticmethod
     def _secure(url: httpx.URL) -> bool:

@@ -14,7 +14,7 @@ from functools import partial
 import httpx
 
 from regimage._concurrency import gather_limited
-from regimage.errors import RegImageError
+from regimage.errors import NetworkError, RegImageError
 from regimage.model.challenge import Challenge
 from regimage.registry.credentials import Credentials, CredentialStore
 from regimage.registry.scopes import scope_repository
@@ -81,8 +81,11 @@ class BatchAuthorizer:
         try:
             await self._tokens.get(host, url, challenge, scopes, creds)
         except RegImageError as exc:
-            if len(scopes) == 1:
-                logger.debug("authorize %s: token for %s failed: %s", host, scopes[0], exc)
+            if len(scopes) == 1 or isinstance(exc, NetworkError):
+                # No answer at all (a token server that is down, or stalls past the deadline):
+                # asking again one scope at a time would only wait as long once per repository.
+                asked = scopes[0] if len(scopes) == 1 else f"{len(scopes)} scopes"
+                logger.debug("authorize %s: token for %s failed: %s", host, asked, exc)
                 return
             logger.debug("authorize %s: a %d-scope token was refused: %s", host, len(scopes), exc)
             self._no_batch.add(host)

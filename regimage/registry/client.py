@@ -10,19 +10,24 @@ top: it takes references as users write them and hands the work to :mod:`regimag
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from types import TracebackType
 
 import httpx
 
 import regimage.model.mediatypes as mediatypes
+from regimage._concurrency import gather_limited
 from regimage.content.cache import ContentCache
 from regimage.content.disk_cache import DiskCache
 from regimage.content.memory_cache import MemoryCache
-from regimage.errors import AuthenticationError
+from regimage.errors import AuthenticationError, RegImageError
 from regimage.http.pool import ConnectionPool
 from regimage.http.retry import RetryPolicy
+from regimage.http.timeouts import positive_seconds
+from regimage.model.byte_range import ByteRange
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.ratelimit import RateLimit
@@ -30,14 +35,18 @@ from regimage.model.reference import DEFAULT_DOMAIN, DOCKER_HUB_API_HOST, Refere
 from regimage.registry.credentials import Credentials, CredentialStore
 from regimage.registry.fetch import Fetcher
 from regimage.registry.listing import Lister
+from regimage.registry.mirrors import Mirrors
 from regimage.registry.preconnect import Preconnect
+from regimage.registry.routing import RoutedFetcher, Router
 from regimage.registry.session import RegistrySession
 
 __all__ = [
     "DEFAULT_CONNECTIONS_PER_HOST",
+    "DEFAULT_DOCUMENT_TIMEOUT_SECONDS",
     "DEFAULT_TIMEOUT_SECONDS",
     "MAX_BLOB_BYTES",
     "MAX_MANIFEST_BYTES",
+    "RANGE_FALLBACK_BYTES",
     "RegistryProvider",
     "Repository",
 ]
@@ -48,11 +57,17 @@ MIB = 1024 * 1024
 MAX_MANIFEST_BYTES = 4 * MIB
 #: Blobs read whole (configs, small artifacts) are refused above this by default.
 MAX_BLOB_BYTES = 16 * MIB
+#: A registry that ignores ``Range`` and sends a whole blob: read up to this much of it.
+RANGE_FALLBACK_BYTES = 64 * 1024
 #: Requests in flight per registry host.
 DEFAULT_CONNECTIONS_PER_HOST = 32
 #: Connect and read timeout per socket operation; an overall budget is the caller's
 #: ``anyio.fail_after``.
 DEFAULT_TIMEOUT_SECONDS = 30.0
+#: The whole exchange of one request of a document (manifest, index, config, token answer, a
+#: ``/v2/`` ping), from sending it to the last byte of its body: a server that drips its answer
+#: within each read timeout is cut off here. Blob streams have no such bound.
+DEFAULT_DOCUMENT_TIMEOUT_SECONDS = 60.0
 
 
 def _as_reference(ref: Reference | str) -> Reference:
@@ -82,9 +97,20 @@ class RegistryProvider:
     explicit credentials for every registry. ``plain_http`` is True for every registry or a list
     of hosts; loopback registries are tried over HTTPS first and fall back to HTTP by themselves.
     ``transport`` replaces the innermost httpx transport (the retry, limit and logging layers stay
-    around it). ``clock`` (monotonic seconds) is for tests that expire tokens. ``preconnect`` hands
+    around it). ``timeout`` bounds each socket operation (connect, read, write) and
+    ``document_timeout`` (None: no bound) the whole exchange of each request of a manifest,
+    index, config or token, never a blob stream's; a call's overall budget is the caller's
+    ``anyio.fail_after``. ``clock`` (monotonic seconds) is for tests that expire tokens. ``preconnect`` hands
     over the connections (and ``GET /v2/`` answers) a program opened while it started
-    (:mod:`regimage.registry.preconnect`); the program still closes it.
+    (:mod:`regimage.registry.preconnect`); the program still closes it. ``proxy`` (a URL, as
+    httpx's) sends every request through that HTTP proxy, loopback included; without it
+    ``trust_env`` reads ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` (never for loopback) and
+    ``SSL_CERT_FILE``/``SSL_CERT_DIR``. ``certs_d``: the certs.d roots whose
+    ``<host[:port]>/*.crt`` a registry's TLS certificate is also verified against (None: Docker's
+    and Podman's, ``()``: none). ``mirrors`` (from
+    :func:`~regimage.registry.mirror_files.load_mirrors`) sends pulls to mirrors first and to the
+    registry last (:mod:`regimage.registry.routing`); lists (tags, catalog, referrers) always go to
+    the registry itself.
     """
 
     def __init__(
@@ -102,9 +128,14 @@ class RegistryProvider:
         max_connections_per_host: int = DEFAULT_CONNECTIONS_PER_HOST,
         retry: RetryPolicy | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        document_timeout: float | None = DEFAULT_DOCUMENT_TIMEOUT_SECONDS,
         cache: ContentCache | None = None,
         clock: Callable[[], float] | None = None,
         preconnect: Preconnect | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        certs_d: Sequence[str | os.PathLike[str]] | None = None,
+        mirrors: Mirrors | None = None,
     ) -> None:
         if (username is None) != (password is None):
             raise AuthenticationError("a username needs a password, and a password a username")
@@ -120,6 +151,8 @@ class RegistryProvider:
             plain_all, plain_hosts = plain_http, frozenset[str]()
         else:
             plain_all, plain_hosts = False, frozenset(_api_host(h) for h in plain_http)
+        if mirrors:
+            plain_hosts |= mirrors.plain_http_hosts
         self._session = RegistrySession(
             store,
             plain_all=plain_all,
@@ -130,18 +163,23 @@ class RegistryProvider:
             max_connections_per_host=max_connections_per_host,
             retry=retry,
             timeout=timeout,
+            document_timeout=positive_seconds("document_timeout", document_timeout),
             disk=cache if isinstance(cache, DiskCache) else None,
             clock=clock,
             preconnect=preconnect,
+            proxy=proxy,
+            trust_env=trust_env,
+            certs_d=certs_d,
+            host_ca_files=mirrors.ca_files if mirrors else None,
         )
         self.stats = self._session.stats
-        self._fetcher = Fetcher(
-            self._session,
-            cache if cache is not None else MemoryCache(),
-            max_manifest=max_manifest_bytes,
-            max_blob=max_blob_bytes,
+        content = cache if cache is not None else MemoryCache()
+        fetcher = Fetcher(
+            self._session, content, max_manifest=max_manifest_bytes, max_blob=max_blob_bytes
         )
-        self._lister = Lister(self._session, self._fetcher)
+        self._router = Router(mirrors, clock or time.monotonic)
+        self._fetcher = RoutedFetcher(fetcher, self._router, content)
+        self._lister = Lister(self._session, fetcher)
 
     def __repr__(self) -> str:
         return f"<RegistryProvider(requests={self.stats.total})>"
@@ -205,6 +243,28 @@ class RegistryProvider:
         async with self._fetcher.stream_blob(_as_reference(ref), descriptor) as chunks:
             yield chunks
 
+    async def read_blob_range(
+        self,
+        ref: Reference | str,
+        descriptor: Descriptor,
+        byte_range: ByteRange,
+        *,
+        limit: int = RANGE_FALLBACK_BYTES,
+    ) -> bytes | None:
+        """Part of a blob: one ``GET`` with ``Range`` (``bytes=-4``, ``bytes=0-63``), following
+        redirects to storage as blob reads do (``Authorization`` never crosses hosts).
+
+        The ``206`` must carry the range asked in ``Content-Range``, of a blob of the
+        descriptor's size (another size is a :class:`SizeMismatch`; another range gives None).
+        A registry that ignores ``Range`` answers ``200`` with the whole blob: one within
+        ``limit`` bytes is read and verified; of a larger one only a range of its first bytes
+        within ``limit`` is read, then the connection is closed. Otherwise the answer is None:
+        never a whole layer. A part cannot be checked against the digest.
+        """
+        return await self._fetcher.read_blob_range(
+            _as_reference(ref), descriptor, byte_range, limit=limit
+        )
+
     async def head_blob(self, ref: Reference | str, digest: Digest | str) -> Descriptor:
         """Whether a blob exists, and its size (media type as served, else octet-stream)."""
         wanted = digest if isinstance(digest, Digest) else Digest.parse(digest)
@@ -215,6 +275,7 @@ class RegistryProvider:
     async def tags(self, repo: Reference | str, *, page_size: int | None = None) -> list[str]:
         """Every tag of a repository, as the registry lists them (Distribution: unsorted)."""
         reference = repo if isinstance(repo, Reference) else Reference.parse_repository(repo)
+        self._router.route(reference)  # a blocked registry is not asked
         return await self._lister.tags(reference, page_size=page_size)
 
     async def catalog(self, registry: str, *, page_size: int = 1000) -> list[str]:
@@ -233,6 +294,7 @@ class RegistryProvider:
         the fallback tag ``<alg>-<hex>`` instead (OCI distribution-spec). No referrers gives ``[]``.
         """
         reference = _as_reference(ref)
+        self._router.route(reference)  # a blocked registry is not asked
         return await self._lister.referrers(reference, _subject_digest(subject), artifact_type)
 
     # ── batching and repositories ─────────────────────────────────────────────────────────────────
@@ -243,14 +305,22 @@ class RegistryProvider:
         Best effort, for batches: afterwards each repository's first request carries a token and
         skips the 401 round trip. A registry whose challenge is not known yet is asked with one
         ``GET /v2/``. While the tokens are fetched, connections to the registry are opened for
-        the requests to come. Failures are left for the requests themselves to report.
+        the requests to come. Failures are left for the requests themselves to report. With
+        mirrors, every host that may answer the reference gets its tokens.
         """
         by_host: dict[str, set[str]] = {}
         for ref in refs:
             reference = _as_reference(ref)
-            by_host.setdefault(reference.api_host, set()).add(reference.scope("pull"))
-        for host, scopes in by_host.items():
-            await self._session.authorize(host, scopes)
+            try:
+                sources = self._router.sources(reference, by_digest=reference.digest is not None)
+            except RegImageError:  # blocked, or no host may answer: the request says so
+                continue
+            for source in sources:
+                scope = f"repository:{source.repository}:pull"
+                by_host.setdefault(source.host, set()).add(scope)
+        # Each registry at the same time: one that never answers holds back no other's tokens.
+        jobs = [partial(self._session.authorize, host, scopes) for host, scopes in by_host.items()]
+        await gather_limited(jobs, max(1, len(jobs)))
 
     @property
     def pool(self) -> ConnectionPool | None:
@@ -281,7 +351,8 @@ class RegistryProvider:
 
 class Repository:
     """One repository of a registry as a Provider: ``fetch(descriptor)`` reads manifests and
-    indexes from ``/manifests/`` and everything else from ``/blobs/``."""
+    indexes from ``/manifests/`` and everything else from ``/blobs/``; ``read_range`` reads part
+    of a blob (a :class:`~regimage.content.provider.RangeReader`)."""
 
     def __init__(self, registry: RegistryProvider, reference: Reference) -> None:
         self.registry = registry
@@ -299,6 +370,9 @@ class Repository:
         ):
             return await self.registry.fetch_manifest(self.reference, descriptor)
         return await self.registry.fetch_blob(self.reference, descriptor)
+
+    async def read_range(self, descriptor: Descriptor, byte_range: ByteRange) -> bytes | None:
+        return await self.registry.read_blob_range(self.reference, descriptor, byte_range)
 
     async def resolve(self) -> Descriptor:
         return await self.registry.resolve(self.reference)

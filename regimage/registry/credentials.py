@@ -163,6 +163,7 @@ class CredentialStore:
         self._files: list[_AuthFile] | None = None
         self._cache: dict[tuple[str, str], Credentials | None] = {}
         self._helper_answers: dict[tuple[str, str], Credentials | None] = {}
+        self._missing_helpers: set[str] = set()  # said once each, not once per repository
         self._lock: anyio.Lock | None = None
 
     def __repr__(self) -> str:
@@ -233,11 +234,13 @@ class CredentialStore:
         program = f"docker-credential-{name}"
         path = shutil.which(program, path=self._env.get("PATH"))
         if path is None:
-            logger.warning(
-                "credential helper %s (named in %s) is not on PATH; continuing without it",
-                program,
-                source,
-            )
+            if program not in self._missing_helpers:
+                self._missing_helpers.add(program)
+                logger.warning(
+                    "credential helper %s (named in %s) is not on PATH; continuing without it",
+                    program,
+                    source,
+                )
             return None
         server = _server_url(host)
         if (program, server) not in self._helper_answers:

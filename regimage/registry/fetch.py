@@ -8,17 +8,27 @@ resolving a tag and then reading its manifest costs one request.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, asynccontextmanager
+from typing import cast
 
 import httpx
 
 import regimage.model.mediatypes as mediatypes
 from regimage.content.cache import ContentCache
-from regimage.errors import DigestMismatch, InvalidDigest, RegistryError, UnsupportedMediaType
+from regimage.errors import (
+    DigestMismatch,
+    InvalidDigest,
+    RegistryError,
+    SizeMismatch,
+    UnsupportedMediaType,
+)
 from regimage.http.bounded import read_bounded
+from regimage.http.error_mapping import transport_errors
 from regimage.http.redaction import redact_url
 from regimage.http.status import raise_for_status
+from regimage.model.byte_range import ByteRange
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.reference import Reference
@@ -34,6 +44,8 @@ from regimage.registry.verify import (
 )
 
 __all__ = ["Fetcher"]
+
+logger = logging.getLogger("regimage")
 
 
 def _accept(media_type: str | None = None) -> str:
@@ -183,12 +195,16 @@ class Fetcher:
         self._cache.put(key, data)
         return data
 
-    async def _open_blob(self, method: str, ref: Reference, digest: Digest) -> httpx.Response:
-        """GET or HEAD a blob; return the 2xx answer unread, or raise what the error means."""
+    async def _open_blob(
+        self, method: str, ref: Reference, digest: Digest, *, open_ended: bool = False
+    ) -> httpx.Response:
+        """GET or HEAD a blob; return the 2xx answer unread, or raise what the error means.
+        ``open_ended``: a stream, which the deadline of a document's exchange does not cut."""
         response = await self._session.open(
             method,
             ref.api_host,
             f"/v2/{ref.path}/blobs/{digest}",
+            open_ended=open_ended,
             operation="blob" if method == "GET" else "blob-head",
             reference=str(ref),
         )
@@ -206,7 +222,7 @@ class Fetcher:
         self, ref: Reference, descriptor: Descriptor
     ) -> AsyncIterator[AsyncIterator[bytes]]:
         """See ``RegistryProvider.stream_blob``."""
-        response = await self._open_blob("GET", ref, descriptor.digest)
+        response = await self._open_blob("GET", ref, descriptor.digest, open_ended=True)
         chunks = verified_chunks(response, descriptor, ref)
         try:
             yield chunks
@@ -237,3 +253,110 @@ class Fetcher:
             )
         media_type = base_type(response.headers.get("content-type")) or "application/octet-stream"
         return Descriptor(media_type, wanted, int(length))
+
+    # ── parts of blobs ────────────────────────────────────────────────────────────────────────────
+
+    async def read_blob_range(
+        self, ref: Reference, descriptor: Descriptor, byte_range: ByteRange, *, limit: int
+    ) -> bytes | None:
+        """See ``RegistryProvider.read_blob_range``."""
+        first, end = byte_range.bounds(descriptor.size)
+        if first == end:
+            return b""
+        response = await self._session.open(
+            "GET",
+            ref.api_host,
+            f"/v2/{ref.path}/blobs/{descriptor.digest}",
+            operation="blob-range",
+            reference=str(ref),
+            headers={"Range": byte_range.header(), "Accept-Encoding": "identity"},
+        )
+        subject = f"blob {descriptor.digest}"
+        try:
+            if response.status_code == 416:  # Range Not Satisfiable: not the blob we think
+                logger.debug("%s of %s: 416 for %s", subject, ref.name, byte_range)
+                return None
+            await raise_for_status(
+                response, subject=subject, repository=ref.name, reference=str(ref)
+            )
+            if response.headers.get("content-encoding", "identity").strip() != "identity":
+                return None  # a range of an encoded body is not a range of the blob
+            if response.status_code == 206:
+                return await self._partial(ref, descriptor, byte_range, response)
+            if response.status_code == 200:
+                return await self._whole(ref, descriptor, byte_range, response, limit)
+            return None
+        finally:
+            await response.aclose()
+
+    async def _partial(
+        self,
+        ref: Reference,
+        descriptor: Descriptor,
+        byte_range: ByteRange,
+        response: httpx.Response,
+    ) -> bytes | None:
+        """A 206: its Content-Range must be the range asked, of a blob of the descriptor's size."""
+        content_range = response.headers.get("content-range")
+        stated = ByteRange.complete_length(content_range)
+        url = redact_url(response.request.url)
+        if stated is not None and stated != descriptor.size:
+            raise SizeMismatch(
+                f"blob {descriptor.digest} of {ref.name} is {stated} bytes (Content-Range) but "
+                f"its descriptor says {descriptor.size}",
+                expected=descriptor.size,
+                actual=stated,
+                url=url,
+                reference=str(ref),
+            )
+        if not byte_range.answered_by(content_range, descriptor.size):
+            logger.debug(
+                "blob %s of %s: asked %s, answered Content-Range %r; not used",
+                descriptor.digest,
+                ref.name,
+                byte_range,
+                content_range,
+            )
+            return None
+        first, end = byte_range.bounds(descriptor.size)
+        return await read_bounded(
+            response,
+            end - first,
+            what=f"blob {descriptor.digest} ({byte_range})",
+            expected_size=end - first,
+            reference=str(ref),
+        )
+
+    async def _whole(
+        self,
+        ref: Reference,
+        descriptor: Descriptor,
+        byte_range: ByteRange,
+        response: httpx.Response,
+        limit: int,
+    ) -> bytes | None:
+        """A 200: the registry ignored ``Range`` and sends the whole blob. A blob within
+        ``limit`` is read (and verified); of a larger one, at most the first ``limit`` bytes,
+        and only for a range of its first bytes: then the connection is closed."""
+        subject = f"blob {descriptor.digest}"
+        if descriptor.size <= limit:
+            data = await read_bounded(
+                response, limit, what=subject, expected_size=descriptor.size, reference=str(ref)
+            )
+            url = redact_url(response.request.url)
+            verify_digest(descriptor.digest, data, f"{subject} of {ref.name}", url, str(ref))
+            return byte_range.slice(data)
+        first, end = byte_range.bounds(descriptor.size)
+        logger.debug("%s of %s: Range ignored (200); %s", subject, ref.name, byte_range)
+        if byte_range.is_suffix or end > limit:
+            return None  # not downloading a layer for its last bytes
+        received: list[bytes] = []
+        count = 0
+        with transport_errors(response.request.url, reference=str(ref)):
+            async with aclosing(cast("AsyncGenerator[bytes, None]", response.aiter_raw())) as body:
+                async for chunk in body:
+                    received.append(chunk)
+                    count += len(chunk)
+                    if count >= end:
+                        break
+        return b"".join(received)[first:end]

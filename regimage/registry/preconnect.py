@@ -32,7 +32,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from regimage.errors import RegImageError
@@ -153,8 +153,8 @@ class Preconnect:
     """Connections (and ``GET /v2/`` answers) opened in threads before the provider exists, for
     the provider that is handed this object.
 
-    ``ca_file`` and ``verify`` are the provider's TLS options (the thread verifies the server as
-    it will). ``with_credentials``: whether the provider may send credentials to a token realm,
+    ``ca_file`` and ``verify`` are the provider's TLS options, and ``host_ca_files`` gives a
+    host's own CAs as the provider's certs.d roots do (the thread verifies the server as it will). ``with_credentials``: whether the provider may send credentials to a token realm,
     which makes the realm rule stricter; when unsure, True (a realm then connected to is one the
     authenticator would contact in either case).
     """
@@ -165,11 +165,14 @@ class Preconnect:
         ca_file: str | os.PathLike[str] | None = None,
         verify: bool = True,
         with_credentials: bool = True,
+        host_ca_files: Callable[[str, int], Sequence[str]] | None = None,
     ) -> None:
         self._ca_file = ca_file
         self._verify = verify
+        self._host_ca_files = host_ca_files
         self._with_credentials = with_credentials
-        self._context: ssl.SSLContext | None = None
+        #: By the host's own CA files (none: the shared one).
+        self._contexts: dict[tuple[str, ...], ssl.SSLContext] = {}
         self._context_lock = threading.Lock()
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, int], Pending] = {}
@@ -262,7 +265,8 @@ class Preconnect:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if pending.tls:  # (a bad --ca-file fails here too: the provider says so)
-                sock = self._tls_context().wrap_socket(sock, server_hostname=pending.host)
+                context = self._tls_context(pending.host, pending.port)
+                sock = context.wrap_socket(sock, server_hostname=pending.host)
             if (
                 pending.probe is not None
                 and _wanted(pending.probe)
@@ -278,19 +282,26 @@ class Preconnect:
             return
         pending.finish(sock)
 
-    def _tls_context(self) -> ssl.SSLContext:
+    def _tls_context(self, host: str, port: int) -> ssl.SSLContext:
         """Made once, in the thread (loading CA certificates takes milliseconds the starting
-        program should not wait for); the registry's and its token server's connections share it."""
+        program should not wait for); the registry's and its token server's connections share it,
+        unless one has CAs of its own (certs.d), which are trusted for that host alone."""
         # Imported here, in the thread: ssl loads while the program imports the rest (and never
         # for a program that only prints its --help).
         from regimage.http.tls import new_context
 
+        own: tuple[str, ...] = ()
+        if self._verify and self._host_ca_files is not None:
+            own = tuple(self._host_ca_files(host, port))  # a host's own CAs: for it alone
         with self._context_lock:
-            if self._context is None:
+            context = self._contexts.get(own)
+            if context is None:
                 context = new_context(ca_file=self._ca_file, verify=self._verify)
+                for path in own:
+                    context.load_verify_locations(cafile=path)
                 context.set_alpn_protocols(["http/1.1"])  # as the pool's connections
-                self._context = context
-            return self._context
+                self._contexts[own] = context
+            return context
 
     def _ask(self, pending: Pending, sock: socket.socket) -> bool:
         """``GET /v2/`` on ``sock``; keep the answer, start connecting to the token realm it

@@ -1,9 +1,12 @@
 """Which scheme each registry host is reached with: HTTPS, or plain HTTP where allowed.
 
 Plain HTTP is for the hosts the user named (``--plain-http``), and for loopback registries, which
-are tried over HTTPS first and fall back to HTTP when they do not speak TLS. What a loopback host
-turned out to speak is remembered in the :class:`~regimage.content.disk_cache.DiskCache` as a
-hint for the next process, dropped as soon as the host answers otherwise.
+are tried over HTTPS first and fall back to HTTP when they do not speak TLS: when they answer the
+ClientHello with something that is not TLS, or do not complete the handshake within
+:data:`LOOPBACK_HANDSHAKE_SECONDS` (a plain-HTTP server may wait for a request line for ever,
+neither answering nor refusing). What a loopback host turned out to speak is remembered in the
+:class:`~regimage.content.disk_cache.DiskCache` as a hint for the next process, dropped as soon as
+the host answers otherwise.
 """
 
 from __future__ import annotations
@@ -14,12 +17,18 @@ import httpx
 
 from regimage.content.disk_cache import DiskCache
 from regimage.errors import RegImageError
+from regimage.http.connect_errors import TrustStoreUnavailable
 from regimage.http.error_mapping import is_tls_protocol_error
+from regimage.http.timeouts import TLSHandshakeTimeout
 from regimage.model.host import is_loopback_host
 
-__all__ = ["Schemes"]
+__all__ = ["LOOPBACK_HANDSHAKE_SECONDS", "Schemes"]
 
 logger = logging.getLogger("regimage")
+
+#: Seconds a loopback registry whose scheme is still to be found out has to complete the TLS
+#: handshake (it takes milliseconds there) before it is asked over plain HTTP instead.
+LOOPBACK_HANDSHAKE_SECONDS = 3.0
 
 
 class Schemes:
@@ -33,6 +42,7 @@ class Schemes:
         self._disk = disk
         self._confirmed: dict[str, str] = {}  # by an answer
         self._hints: dict[str, str] = {}  # from the disk cache, to be confirmed
+        self._stalled: set[str] = set()  # fell back after a handshake that did not end in time
 
     def scheme(self, host: str) -> str:
         """The scheme to reach ``host`` with now."""
@@ -52,6 +62,19 @@ class Schemes:
         """Whether the first request to ``host`` must find out its scheme (no hint either)."""
         return self.may_fall_back(host) and host not in self._hints
 
+    def handshake_limit(self, host: str, scheme: str, limit: float) -> float:
+        """How long a TLS handshake with ``host`` may take: ``limit``, or the short bound of a
+        loopback registry that may not speak TLS (over ``scheme`` ``https``)."""
+        if scheme == "https" and self.may_fall_back(host):
+            return min(limit, LOOPBACK_HANDSHAKE_SECONDS)
+        return limit
+
+    def timeout(self, host: str, scheme: str, limit: float) -> httpx.Timeout:
+        """The timeouts of a request to ``host`` over ``scheme``: ``limit`` for each socket
+        operation (none for a free connection), the connect's within :meth:`handshake_limit`."""
+        connect = self.handshake_limit(host, scheme, limit)
+        return httpx.Timeout(limit, connect=connect, pool=None)
+
     def confirm(self, host: str, scheme: str) -> None:
         """``host`` answered over ``scheme`` (unless another was confirmed already)."""
         self._confirmed.setdefault(host, scheme)
@@ -70,26 +93,43 @@ class Schemes:
         hinted = self._hints.get(host) == scheme and host not in self._confirmed
         if hinted:
             self._drop_hint(host)  # the remembered scheme failed: find out again
-        if scheme == "https" and self.may_fall_back(host) and is_tls_protocol_error(exc):
-            logger.debug("%s does not speak TLS; using plain HTTP (loopback)", host)
-            self._confirmed[host] = "http"
-            return True
+        if scheme == "https" and self.may_fall_back(host):
+            if is_tls_protocol_error(exc):
+                logger.debug("%s does not speak TLS; using plain HTTP (loopback)", host)
+                self._confirmed[host] = "http"
+                return True
+            if isinstance(exc, TLSHandshakeTimeout):
+                logger.debug("%s: no TLS handshake in time; using plain HTTP (loopback)", host)
+                self._confirmed[host] = "http"
+                self._stalled.add(host)
+                return True
+            if isinstance(exc, TrustStoreUnavailable):  # (a bad SSL_CERT_FILE): TLS may be moot
+                logger.debug("%s: %s; trying plain HTTP (loopback)", host, exc)
+                self._confirmed[host] = "http"
+                self._stalled.add(host)  # a TLS port after all: HTTPS again, which says why not
+                return True
         # A hinted plain-HTTP host that does not answer may be a TLS port now: try HTTPS first,
         # as for a new host.
         return hinted and scheme == "http" and isinstance(exc, httpx.TransportError)
 
     async def retry_on_answer(self, host: str, scheme: str, response: httpx.Response) -> bool:
-        """Whether ``response`` shows that the hinted plain HTTP reached a TLS port (then the
-        request should go again); otherwise ``scheme`` is confirmed and remembered."""
+        """Whether ``response`` shows that plain HTTP reached a TLS port (then the request should
+        go again): the hint was stale, or a slow TLS handshake was taken for none. Otherwise
+        ``scheme`` is confirmed and remembered."""
+        stalled = host in self._stalled
         if (
             response.status_code == 400
             and scheme == "http"
-            and self._hints.get(host) == "http"
+            and (stalled or self._hints.get(host) == "http")
             and await _speaks_tls(response)
         ):
             self._drop_hint(host)  # plain HTTP to a TLS port: the hint is stale
             self._confirmed.pop(host, None)
+            if stalled:  # a TLS server after all, only slow to shake hands: HTTPS, unhurried
+                self._stalled.discard(host)
+                self._confirmed[host] = "https"
             return True
+        self._stalled.discard(host)
         self._confirmed.setdefault(host, scheme)
         self.remember(host, scheme)
         return False

@@ -12,26 +12,26 @@ from __future__ import annotations
 
 import logging
 import os
-import ssl
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import anyio
 import httpx
 
-import regimage.http.tls as _tls
 from regimage._version import __version__
 from regimage.content.disk_cache import DiskCache
-from regimage.errors import NetworkError, RegistryError
+from regimage.errors import InvalidReference, NetworkError, RegistryError
 from regimage.http.error_mapping import map_transport_error
-from regimage.http.extensions import OPERATION
+from regimage.http.extensions import EXCHANGE_TIMEOUT, OPERATION
 from regimage.http.pool import ConnectionPool, PoolTransport
+from regimage.http.proxy import ProxySettings
 from regimage.http.redaction import redact_httpx_log, redact_url
 from regimage.http.request_log import RequestStats
 from regimage.http.retry import RetryPolicy
 from regimage.http.transport import build_transport
-from regimage.model.host import split_host
+from regimage.http.trust import HostCAFiles, HostTrust
+from regimage.model.host import host_problem, split_host
 from regimage.model.ratelimit import RateLimit
 from regimage.registry.auth import RegistryAuth
 from regimage.registry.challenges import Challenges
@@ -60,31 +60,26 @@ class _NoCookies(CookieJar):
         return None
 
 
-def _tls_factory(
-    ca_file: str | os.PathLike[str] | None, verify: bool
-) -> Callable[[], ssl.SSLContext]:
-    """What makes the TLS context: the shared default (made on the first HTTPS connection), or
-    one with ``ca_file`` added (loaded now, so that a bad file is reported at once)."""
-    if not verify:
-        return _tls.insecure_context
-    if ca_file is None:
-        return _tls.default_context
-    try:
-        context = _tls.new_context(ca_file=ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise NetworkError(
-            f"cannot load the CA file {os.fspath(ca_file)!r}: {exc.strerror or exc}"
-        ) from exc
-    return lambda: context
+def _proxies(proxy: str | None, trust_env: bool) -> ProxySettings | None:
+    """The explicit ``proxy``'s settings, else the environment's (with ``trust_env``)."""
+    if proxy is not None:
+        return ProxySettings.explicit_proxy(proxy)
+    return ProxySettings.from_environ(os.environ) if trust_env else None
 
 
 class RegistrySession:
     """Sends the registry API requests of one provider: scheme, auth, first-request gating.
 
     ``plain_all``/``plain_hosts`` say which registries speak plain HTTP (loopback ones are found
-    out); ``transport`` replaces the innermost httpx transport; ``disk`` keeps what was learned
-    (schemes of loopback hosts, challenges, tokens) across processes; ``preconnect`` holds what
-    the program's start-up opened and asked (its connections go to the pool, its answers here).
+    out); ``transport`` replaces the innermost httpx transport (then ``proxy``, ``trust_env``'s
+    proxy variables, ``certs_d`` and ``host_ca_files`` are its business); ``disk`` keeps what was
+    learned (schemes of loopback hosts, challenges, tokens) across processes; ``preconnect``
+    holds what the program's start-up opened and asked (its connections go to the pool, its
+    answers here). ``proxy`` sends every request through that proxy; otherwise, with
+    ``trust_env``, the proxy variables decide (:mod:`regimage.http.proxy`). ``certs_d`` (None:
+    the standard roots) and ``host_ca_files`` (e.g. containerd's ``hosts.toml`` ``ca``) give
+    hosts CAs of their own (:mod:`regimage.http.trust`). ``document_timeout`` bounds the whole
+    exchange of every request sent (token requests and redirects too) but a blob stream's.
     """
 
     def __init__(
@@ -102,8 +97,14 @@ class RegistrySession:
         disk: DiskCache | None,
         clock: Callable[[], float] | None,
         preconnect: Preconnect | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        certs_d: Sequence[str | os.PathLike[str]] | None = None,
+        host_ca_files: HostCAFiles | None = None,
+        document_timeout: float | None = None,
     ) -> None:
         self._early = preconnect
+        self._timeout, self._document_timeout = timeout, document_timeout
         self._schemes = Schemes(plain_all=plain_all, plain_hosts=plain_hosts, disk=disk)
         self._contact: dict[str, anyio.Event] = {}  # set once a host has answered
         self._prepared: set[str] = set()
@@ -111,10 +112,19 @@ class RegistrySession:
         self._probes_taken: set[str] = set()
         self.stats = RequestStats()
         if transport is None:
+            trust = HostTrust(
+                verify=verify_tls,
+                ca_file=ca_file,
+                trust_env=trust_env,
+                certs_d=certs_d,
+                extra=host_ca_files,
+            )
             transport = PoolTransport(
-                _tls_factory(ca_file, verify_tls),
+                trust.shared,
                 max_per_origin=max_connections_per_host,
                 early=preconnect,
+                host_tls=trust.for_host,
+                proxies=_proxies(proxy, trust_env),
             )
         #: The connection pool (None when a ``transport`` was passed in).
         self.pool: ConnectionPool | None = (
@@ -137,6 +147,7 @@ class RegistrySession:
             timeout=httpx.Timeout(timeout, pool=None),
             headers={"User-Agent": f"regimage/{__version__}"},
             cookies=_NoCookies(),
+            event_hooks={"request": [self._bound_exchange]},
         )
         self._auth = RegistryAuth(self._client, store, clock=clock or time.monotonic)
         self._challenges = Challenges(self._auth, disk)
@@ -168,8 +179,18 @@ class RegistrySession:
         if event is not None and not event.is_set():
             event.set()
 
+    async def _bound_exchange(self, request: httpx.Request) -> None:
+        """Every request sent (registry, token server, redirect) is a document's, whose exchange
+        has a deadline (enforced by the pool), unless it says otherwise: a blob stream's, None."""
+        request.extensions.setdefault(EXCHANGE_TIMEOUT, self._document_timeout)
+
     def _prepare(self, host: str) -> None:
-        """First use of ``host`` in this provider: take what the disk cache knows about it."""
+        """First use of ``host`` in this provider: take what the disk cache knows about it. A host
+        no connection could use is refused first: the parser refuses it in references, but a
+        :class:`~regimage.model.reference.Reference` built by hand is not checked."""
+        problem = host_problem(host)
+        if problem is not None:
+            raise InvalidReference(f"invalid registry host {host!r}: {problem}")
         self._prepared.add(host)
         self._schemes.load_hint(host)
         self._challenges.load(host, self.base_url(host))
@@ -193,9 +214,10 @@ class RegistrySession:
             return
         if pending.done:
             answer = pending.answer
-        else:
+        else:  # (a loopback port deaf to TLS would keep the thread's handshake for ever)
+            wait = self._schemes.handshake_limit(host, scheme, WAIT_SECONDS)
             answer = await anyio.to_thread.run_sync(
-                pending.wait_answer, WAIT_SECONDS, abandon_on_cancel=True
+                pending.wait_answer, wait, abandon_on_cancel=True
             )
         if answer is None:
             return
@@ -228,14 +250,19 @@ class RegistrySession:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str | int] | None = None,
         authenticate: bool = True,
+        open_ended: bool = False,
     ) -> httpx.Response:
-        """Send one registry API request and return its (streaming, unread) answer.
+        """Send one registry API request and return its (streaming, unread) answer; an
+        ``open_ended`` one (a blob stream) has no deadline for its whole exchange.
 
         The first request to a host goes alone; the others wait until the host has answered it
         (the answer's headers, not the whole exchange). It finds out whether a loopback registry
         speaks TLS, and what the registry wants (its 401 challenge), so that the requests held
         back go with the right scheme and a token, not all into the same 401.
         """
+        extensions: dict[str, object] = {OPERATION: operation}
+        if open_ended:
+            extensions[EXCHANGE_TIMEOUT] = None
         if host not in self._prepared:
             self._prepare(host)
         event = self._contact.get(host)
@@ -244,14 +271,14 @@ class RegistrySession:
             try:
                 await self._take_start_up_answer(host)
                 return await self._send(
-                    method, host, target, operation, reference, headers, params, authenticate
+                    method, host, target, extensions, reference, headers, params, authenticate
                 )
             finally:
                 event.set()
         if event is not None and not event.is_set():
             await event.wait()
         return await self._send(
-            method, host, target, operation, reference, headers, params, authenticate
+            method, host, target, extensions, reference, headers, params, authenticate
         )
 
     async def _send(
@@ -259,7 +286,7 @@ class RegistrySession:
         method: str,
         host: str,
         target: str,
-        operation: str,
+        extensions: dict[str, object],
         reference: str | None,
         headers: Mapping[str, str] | None,
         params: Mapping[str, str | int] | None,
@@ -272,7 +299,8 @@ class RegistrySession:
                 f"{scheme}://{host}{target}",
                 headers=headers,
                 params=params,
-                extensions={OPERATION: operation},
+                extensions=extensions,
+                timeout=self._schemes.timeout(host, scheme, self._timeout),
             )
             try:
                 response = await self._client.send(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import errno
 import gc
 import hashlib
 import io
@@ -50,10 +51,12 @@ from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
 from regimage.model.reference import Reference
 from regimage.registry.preconnect import Preconnect
+from tests.faults.server import Reply, Request as ScriptedRequest, ScriptedServer
 from tests.imports import imported_by
 from tests.lab import builder as b
 from tests.lab.corpus import SBOM_TYPE, corpus, private
 from tests.lab.expected import ExpectedImage
+from tests.lab.tls import create_pki
 
 HOST = "registry.test"
 CORPUS = corpus()
@@ -949,9 +952,10 @@ def test_library_hints_are_not_repeated(
     assert "—" not in result.err
 
 
-def test_ca_file_reaches_the_registry(registry: list[FakeRegistry]) -> None:
-    run("digest", "--ca-file", "/etc/lab/ca.pem", ref("nested"))
-    assert registry[0].options.ca_file == "/etc/lab/ca.pem"
+def test_ca_file_reaches_the_registry(registry: list[FakeRegistry], tmp_path: Path) -> None:
+    ca_file = str(create_pki(tmp_path).ca_file)  # a real PEM file: a bad one is a usage error
+    run("digest", "--ca-file", ca_file, ref("nested"))
+    assert registry[0].options.ca_file == ca_file
 
 
 def test_verbose_traces_on_stderr(registry: list[FakeRegistry]) -> None:
@@ -1003,16 +1007,44 @@ COMMANDS = [
 ]
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_help_says_what_size_means(command: str) -> None:
-    result = run(command, "--help")
+#: The commands whose answer holds a size: their help says what size means (issue #17: only they).
+SIZED = ("size", "inspect")
+
+
+def help_text(*argv: str) -> str:
+    result = run(*argv, "--help")
     assert result.status == 0
-    text = " ".join(result.out.split())
-    assert "size is what a pull of one platform transfers" in text
-    assert "the distinct total" in text
+    return " ".join(result.out.split())
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_has_an_example_and_the_shared_options(command: str) -> None:
+    text = help_text(command)
     assert "example: regimage " in text
     for option in ("--timeout", "--insecure", "--password-stdin", "--debug"):
         assert option in text
+
+
+@pytest.mark.parametrize("command", SIZED)
+def test_the_help_of_a_command_that_prints_a_size_says_what_size_means(command: str) -> None:
+    text = help_text(command)
+    assert "size is what a pull of one platform transfers" in text
+    assert "the distinct total" in text
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in SIZED])
+def test_the_other_commands_help_carries_no_notes_about_size(command: str) -> None:
+    text = help_text(command)
+    assert "--all-platforms lists" not in text
+    assert "the distinct total" not in text
+    assert "a layer listed twice counts twice" not in text
+
+
+def test_audit_help_says_what_the_audit_does() -> None:
+    text = help_text("audit")
+    for part in ("one record, in input order", "# comments", "most severe failure's code"):
+        assert part in text
+    assert "what a pull of one platform transfers, as regimage size reports it" in text
 
 
 def test_main_help_lists_commands_and_exit_codes() -> None:
@@ -1275,10 +1307,14 @@ def test_the_console_script_writes_everything_before_it_leaves() -> None:
     assert result.stderr == ""
 
 
-def test_the_console_script_reports_a_reader_that_left() -> None:
-    """Its output's reader gone (``regimage … | true``): status 1, and no traceback. (Output
-    buffered, as by default: unbuffered, argparse itself swallows the failed write of --help.)"""
+@pytest.mark.parametrize("unbuffered", [False, True])
+def test_the_console_script_reports_a_reader_that_left(unbuffered: bool) -> None:
+    """Its output's reader gone (``regimage … | true``): status 141 (128 + SIGPIPE, the rule of
+    regimage.cli.streams), and nothing on stderr: no traceback, no "Exception ignored". Output
+    buffered (as by default: the failure comes when it is flushed) or not (at the write)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
     process = subprocess.Popen(
         [sys.executable, "-m", "regimage", "--help"],
         stdout=subprocess.PIPE,
@@ -1289,10 +1325,252 @@ def test_the_console_script_reports_a_reader_that_left() -> None:
     assert process.stderr is not None
     process.stdout.close()  # before the interpreter has even started
     try:
-        assert process.wait(timeout=60) == ExitStatus.ERROR
+        assert process.wait(timeout=60) == ExitStatus.BROKEN_PIPE
         assert process.stderr.read() == b""
     finally:
         process.stderr.close()
+
+
+# ── standard streams and messages (issue #17: one rule for every command) ─────────────────────────
+
+
+class Failing(io.TextIOWrapper):
+    """A stdout (or stderr) whose every write fails with ``error``, text or binary."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(io.BytesIO(), encoding="utf-8", write_through=True)
+        self.error = error
+
+    def write(self, text: str, /) -> int:
+        raise self.error
+
+    @property
+    def buffer(self) -> Any:
+        error = self.error
+
+        class Buffer(io.BytesIO):
+            def write(self, data: Any, /) -> int:
+                raise error
+
+        return Buffer()
+
+
+def enospc() -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def stream_commands(layout: Path) -> list[list[str]]:
+    """A command of each kind of output: text, JSON, raw bytes, help, version, audit records."""
+    return [
+        ["tags", f"oci:{layout}"],
+        ["size", "--json", f"oci:{layout}:many-layers"],
+        ["manifest", f"oci:{layout}:many-layers"],
+        ["--help"],
+        ["audit", "--help"],
+        ["--version"],
+        ["audit", f"oci:{layout}:many-layers", f"oci:{layout}:oci-index"],
+    ]
+
+
+def test_a_stdout_that_cannot_be_written_is_one_error_line_for_every_command(
+    layout: Path,
+) -> None:
+    for argv in stream_commands(layout):
+        err = io.StringIO()
+        status = main(argv, stdout=Failing(enospc()), stderr=err, stdin=io.StringIO())
+        assert (status, err.getvalue()) == (
+            ExitStatus.ERROR,
+            "regimage: error: cannot write to standard output: No space left on device\n",
+        ), argv
+
+
+def test_a_reader_that_left_ends_every_command_quietly(layout: Path) -> None:
+    for argv in stream_commands(layout):
+        err = io.StringIO()
+        status = main(argv, stdout=Failing(BrokenPipeError(errno.EPIPE, "Broken pipe")), stderr=err)
+        assert (status, err.getvalue()) == (ExitStatus.BROKEN_PIPE, ""), argv
+
+
+def test_other_os_errors_are_not_taken_for_stdout(
+    registry: list[FakeRegistry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = run("size", fail(monkeypatch, "disk/full", enospc()))
+    assert_error(result, ExitStatus.ERROR, "unexpected OSError", "this is a bug")
+
+
+def test_a_stderr_that_cannot_be_written_keeps_the_exit_status(layout: Path) -> None:
+    for error in (enospc(), BrokenPipeError(errno.EPIPE, "Broken pipe")):
+        out = io.StringIO()
+        missing = main(["size", f"oci:{layout}:nope"], stdout=out, stderr=Failing(error))
+        assert missing == ExitStatus.NOT_FOUND
+        warned = main(
+            ["--insecure", "digest", f"oci:{layout}:many-layers"], stdout=out, stderr=Failing(error)
+        )
+        assert warned == ExitStatus.OK
+        assert main(["size", "--frobnicate"], stdout=out, stderr=Failing(error)) == ExitStatus.USAGE
+        assert out.getvalue() == f"{image('many-layers').digest}\n"
+        out.truncate(0)
+
+
+def test_closed_standard_streams_in_process(layout: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python sets sys.stdout, sys.stderr and sys.stdin to None when the process started with
+    them closed: stdout then fails as EBADF when written, stderr drops, stdin reads as empty."""
+    monkeypatch.setattr(sys, "stdout", None)
+    err = io.StringIO()
+    assert main(["tags", f"oci:{layout}"], stderr=err) == ExitStatus.ERROR
+    assert (
+        err.getvalue() == "regimage: error: cannot write to standard output: Bad file descriptor\n"
+    )
+    assert main(["size", f"oci:{layout}:nope"], stderr=err) == ExitStatus.NOT_FOUND  # no write
+    monkeypatch.setattr(sys, "stderr", None)
+    assert main(["size", f"oci:{layout}:nope"]) == ExitStatus.NOT_FOUND
+    monkeypatch.setattr(sys, "stdin", None)
+    err = io.StringIO()
+    argv = ["--username", "u", "--password-stdin", "tags", f"oci:{layout}"]
+    assert main(argv, stdout=io.StringIO(), stderr=err) == ExitStatus.USAGE
+    assert err.getvalue().startswith("regimage: error: --password-stdin read an empty password")
+
+
+def test_library_warnings_are_prefixed_lines_on_the_console(
+    registry: list[FakeRegistry],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What the library logs as a warning reaches the command's stderr as the command line's own
+    warnings do: prefixed, one line even when the text holds a line break (a path, a header)."""
+    resolve = FakeRegistry.resolve
+
+    async def warning_resolve(self: FakeRegistry, reference: Reference) -> Descriptor:
+        logging.getLogger("regimage").warning("ignoring %s: not valid JSON", "/home/u/a\nb.json")
+        return await resolve(self, reference)
+
+    monkeypatch.setattr(FakeRegistry, "resolve", warning_resolve)
+    result = run("digest", ref("nested"))
+    assert result.status == ExitStatus.OK
+    assert result.err == "regimage: warning: ignoring /home/u/a b.json: not valid JSON\n"
+    loud = run("-v", "digest", ref("nested"))
+    assert "regimage: warning: ignoring /home/u/a b.json: not valid JSON\n" in loud.err
+    assert capsys.readouterr().err == ""  # not Python's bare last-resort line on sys.stderr
+    assert not logging.getLogger("regimage").handlers  # removed after the run
+
+
+def test_every_warning_is_one_prefixed_line(registry: list[FakeRegistry]) -> None:
+    result = run("--insecure", "--plain-http", "digest", ref("nested"))
+    lines = result.err.splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("regimage: warning: --") for line in lines)
+    stderr = io.StringIO()
+    cli_session.Console(io.StringIO(), stderr, io.StringIO()).warn("two\r\n  lines\x1b[2J\n")
+    assert stderr.getvalue() == "regimage: warning: two lines\\x1b[2J\n"  # escaped: no clear
+
+
+def test_the_plain_http_warning_does_not_say_passwords_go_in_the_clear(
+    registry: list[FakeRegistry],
+) -> None:
+    result = run("--plain-http", "digest", ref("nested"))
+    assert "credentials included" not in result.err
+    assert "loopback registries only" in result.err
+
+
+def test_not_found_advice_fits_the_command_and_the_source(
+    registry: list[FakeRegistry], layout: Path
+) -> None:
+    missing = run("digest", f"{HOST}/nope/app:v1")
+    assert_error(
+        missing, ExitStatus.NOT_FOUND, f"list the tags with: regimage tags {HOST}/nope/app"
+    )
+    in_tags = run("tags", f"{HOST}/nope/app")
+    assert_error(in_tags, ExitStatus.NOT_FOUND, "check the repository name")
+    assert "regimage tags" not in in_tags.err
+    oci = run("size", f"oci:{layout}:nope")
+    assert_error(oci, ExitStatus.NOT_FOUND, f"list its tags with: regimage tags oci:{layout}")
+    assert "REPO" not in oci.err
+    nowhere = run("tags", f"oci:{layout}/nowhere")
+    assert_error(nowhere, ExitStatus.NOT_FOUND, "check the layout directory")
+    assert "regimage tags" not in nowhere.err
+
+
+@pytest.fixture
+def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty HOME for the real credential store and disk cache (no fake registry)."""
+    for name in ("REGIMAGE_USERNAME", "REGIMAGE_PASSWORD", "REGISTRY_AUTH_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    (tmp_path / "docker").mkdir()
+    return tmp_path
+
+
+def _not_found(request: ScriptedRequest) -> Reply:
+    body = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'
+    return Reply(404, {"Content-Type": "application/json"}, body)
+
+
+def test_credential_file_warnings_are_prefixed_and_said_once(
+    own_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A credential helper that is not on PATH, an auth file that is not JSON: one prefixed
+    warning line each, on the command's stderr, for a whole audit of several repositories."""
+    helper = "regimage-test-nowhere\nstill the name"  # a line break in the name: still one line
+    (own_home / "docker" / "config.json").write_text(json.dumps({"credsStore": helper}))
+    (own_home / "broken.json").write_text("{not json")
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(own_home / "broken.json"))
+    with ScriptedServer(_not_found) as server:
+        refs = [server.ref("a:v1"), server.ref("b:v1"), server.ref("c/d:v1")]
+        result = run("audit", *refs)
+    assert result.status == ExitStatus.NOT_FOUND
+    warnings = [line for line in result.err.splitlines() if "warning" in line]
+    assert warnings == [
+        f"regimage: warning: ignoring {own_home / 'broken.json'}: not valid JSON",
+        "regimage: warning: credential helper docker-credential-regimage-test-nowhere still the "
+        f"name (named in {own_home / 'docker' / 'config.json'}) is not on PATH; continuing "
+        "without it",
+    ]
+
+
+def test_credentials_withheld_over_plain_http_are_said_to_be(
+    own_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--password-stdin to a plain-HTTP registry that is not loopback (``registry.example``, which
+    the test's resolver sends to 127.0.0.1): the password is not sent, and the error says so
+    instead of "no credentials were found"."""
+    connect_tcp = anyio.connect_tcp
+
+    async def resolve(host: str, port: int, **kwargs: Any) -> Any:  # the test's DNS
+        return await connect_tcp(
+            "127.0.0.1" if host == "registry.example" else host, port, **kwargs
+        )
+
+    monkeypatch.setattr(anyio, "connect_tcp", resolve)
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    def basic(request: ScriptedRequest) -> Reply:
+        body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
+        return Reply(401, {"WWW-Authenticate": 'Basic realm="lab"'}, body)
+
+    with ScriptedServer(basic) as server:
+        host = server.host.replace("127.0.0.1", "registry.example")
+        argv = ["--plain-http", "--username", "u", "--password-stdin"]
+        result = run(*argv, "digest", f"{host}/app:v1", stdin="pw\n")
+        audited = run(*argv, "audit", f"{host}/app:v1", f"{host}/other:v1", stdin="pw\n")
+        sent = [r.authorization for r in server.requests]
+    assert sent == [None] * len(sent)
+    lines = result.err.splitlines()
+    assert result.status == ExitStatus.AUTH
+    assert lines[1] == (
+        f"regimage: warning: not sending credentials for {host} over plain HTTP to a non-loopback "
+        "host"
+    )
+    assert lines[2].startswith("regimage: error: ")
+    assert f"the credentials for {host} were not sent" in lines[2]
+    assert "no credentials were found" not in result.err
+    assert "log in with" not in lines[2]
+    assert audited.err.count("not sending credentials") == 1  # once per host, not per request
+    assert all("were not sent" in line for line in audited.lines)
 
 
 # ── OCI image layouts (the real OCILayout, no fake) ───────────────────────────────────────────────
@@ -1308,6 +1586,11 @@ def _root_node(name: str) -> b.Node:
 @pytest.fixture
 def layout(tmp_path: Path) -> Path:
     """An OCI layout holding three corpus images, named by their corpus name."""
+    return write_layout(tmp_path)
+
+
+def write_layout(tmp_path: Path) -> Path:
+    """Write the OCI layout of :func:`layout` into the directory ``tmp_path``."""
     (tmp_path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}', encoding="utf-8")
     blobs = tmp_path / "blobs" / "sha256"
     blobs.mkdir(parents=True)

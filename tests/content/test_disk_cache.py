@@ -3,12 +3,16 @@ and what it saves against the lab: a warm repeat of ``size`` on the token regist
 
 from __future__ import annotations
 
+import builtins
+import errno
 import logging
 import multiprocessing
 import os
 import stat
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,6 +107,156 @@ def test_default_directory_follows_xdg(tmp_path: Path) -> None:
     assert default_cache_directory({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "regimage"
     home = default_cache_directory({"XDG_CACHE_HOME": "relative/path"})
     assert home == Path.home() / ".cache" / "regimage"
+
+
+# ── a directory the user cannot use ───────────────────────────────────────────────────────────────
+
+
+def every_use(cache: DiskCache) -> list[object]:
+    """Every operation of the cache, once: what each answered (none may raise)."""
+    cache.put(f"registry.test/ns/app@{Digest.of(b'put')}", b"put")
+    cache.put_token(REALM, "svc", "anonymous", ["repository:a:pull"], "tok", 300)
+    cache.set_challenge("registry.test", "bearer", {"realm": REALM})
+    cache.set_scheme("registry.test", "http")
+    cache.forget_token("tok")
+    fresh = f"registry.test/ns/app@{Digest.of(b'fresh')}"
+    return [
+        cache.get(fresh),
+        cache.token(REALM, "svc", "anonymous", ["repository:a:pull"]),
+        cache.challenge("registry.test"),
+        cache.scheme("registry.test"),
+    ]
+
+
+def refuse_under(directory: Path, monkeypatch: pytest.MonkeyPatch, error: int) -> list[str]:
+    """Every OS call on a path inside ``directory`` fails with ``error``; returns the calls made."""
+    inside = str(directory) + os.sep
+    calls: list[str] = []
+
+    def refusing(name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def refused(path: Any = ".", *args: Any, **kwargs: Any) -> Any:
+            if isinstance(path, str | os.PathLike) and os.fspath(path).startswith(inside):
+                calls.append(name)
+                raise OSError(error, os.strerror(error), os.fspath(path))
+            return call(path, *args, **kwargs)
+
+        return refused
+
+    for name in ("stat", "lstat", "open", "mkdir", "listdir", "scandir", "unlink", "chmod"):
+        monkeypatch.setattr(os, name, refusing(name, getattr(os, name)))
+    monkeypatch.setattr(builtins, "open", refusing("builtins.open", builtins.open))
+    return calls
+
+
+@pytest.mark.parametrize("error", [errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO])
+def test_a_directory_the_user_cannot_use_turns_the_cache_off_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: int
+) -> None:
+    """As root wrote it with the same HOME (the OS boundary refuses: root itself is never)."""
+    DiskCache(tmp_path).put(KEY, DATA)  # a warm cache
+    heard: list[str] = []
+    cache = DiskCache(tmp_path, on_unusable=heard.append)
+    calls = refuse_under(tmp_path, monkeypatch, error)
+    assert every_use(cache) == [None, None, None, None]
+    assert cache.get(KEY) is None  # on disk, but the disk says nothing more
+    assert len(heard) == 1
+    assert heard[0].startswith(f"cannot use the cache {tmp_path}: cannot ")
+    assert os.strerror(error) in heard[0]
+    assert cache.unusable == heard[0]
+    made = len(calls)
+    every_use(cache)
+    assert len(calls) == made  # off: the disk is not tried again
+    assert len(heard) == 1
+
+
+def test_content_put_on_a_refusing_directory_stays_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard: list[str] = []
+    cache = DiskCache(tmp_path, on_unusable=heard.append)
+    refuse_under(tmp_path, monkeypatch, errno.EACCES)
+    cache.put(KEY, DATA)
+    assert cache.get(KEY) == DATA
+    assert len(heard) == 1
+
+
+def test_a_file_where_the_directory_should_be(tmp_path: Path) -> None:
+    blocker = tmp_path / "regimage"
+    blocker.write_bytes(b"not a directory")
+    heard: list[str] = []
+    cache = DiskCache(blocker, on_unusable=heard.append)
+    assert every_use(cache) == [None, None, None, None]
+    assert len(heard) == 1
+    assert heard[0].startswith(f"cannot use the cache {blocker}: ")
+    assert blocker.read_bytes() == b"not a directory"
+    nested = DiskCache(blocker / "below", on_unusable=heard.append)  # a file on the way to it
+    assert every_use(nested) == [None, None, None, None]
+    assert len(heard) == 2
+
+
+def test_a_full_disk_turns_the_cache_off_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real_open = os.open
+
+    def full(path: Any, flags: int, *args: Any) -> int:
+        if flags & os.O_CREAT:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", full)
+    cache = DiskCache(tmp_path)  # no on_unusable: one warning on the regimage logger
+    with caplog.at_level(logging.WARNING, logger="regimage"):
+        every_use(cache)
+        every_use(cache)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "No space left on device" in warnings[0].getMessage()
+
+
+def test_a_directory_removed_meanwhile_is_only_a_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process may delete any file, or the whole cache, at any time."""
+    heard: list[str] = []
+    cache = DiskCache(tmp_path, on_unusable=heard.append)
+    real_replace = os.replace
+
+    def removed(source: Any, target: Any) -> None:
+        os.unlink(source)
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), source)
+
+    monkeypatch.setattr(os, "replace", removed)
+    cache.put(KEY, DATA)
+    monkeypatch.setattr(os, "replace", real_replace)
+    cache.put(f"registry.test/ns/app@{Digest.of(b'x')}", b"x")
+    assert heard == []
+    assert cache.unusable is None
+    assert DiskCache(tmp_path).get(f"registry.test/ns/app@{Digest.of(b'x')}") == b"x"
+
+
+@pytest.mark.parametrize("home", [None, "relative/home"])
+def test_no_home_directory_to_keep_the_cache_in(
+    monkeypatch: pytest.MonkeyPatch, home: str | None
+) -> None:
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    if home is None:  # no HOME, and no entry in the user database (a container's arbitrary uid)
+
+        def nowhere() -> Path:
+            raise RuntimeError("Could not determine home directory.")
+
+        monkeypatch.setattr(Path, "home", staticmethod(nowhere))
+    else:
+        monkeypatch.setenv("HOME", home)
+    with pytest.raises(RuntimeError):
+        default_cache_directory()
+    heard: list[str] = []
+    cache = DiskCache(on_unusable=heard.append)
+    assert every_use(cache) == [None, None, None, None]
+    assert len(heard) == 1
+    assert heard[0].startswith("cannot use the cache: no home directory")
+    assert "XDG_CACHE_HOME" in heard[0]
+    assert not Path("relative").exists()
 
 
 # ── concurrent processes ───────────────────────────────────────────────────────────────────────────

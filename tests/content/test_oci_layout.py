@@ -89,7 +89,15 @@ DIGEST = "sha256:" + "a" * 64
         ("oci:./dir:v1.2", "./dir", "v1.2", None),
         ("oci:/tmp/x:latest", "/tmp/x", "latest", None),
         (f"oci:dir@{DIGEST}", "dir", None, DIGEST),
-        ("oci:/tmp/a:b/c", "/tmp/a:b/c", None, None),  # a colon inside the path
+        (f"oci:dir@sha512:{'b' * 128}", "dir", None, f"sha512:{'b' * 128}"),
+        # skopeo's rule: the path ends at the first colon, the name is the rest (issue #17).
+        ("oci:/tmp/a:b/c", "/tmp/a", "b/c", None),
+        ("oci:dir:docker.io/library/alpine:3.20", "dir", "docker.io/library/alpine:3.20", None),
+        ("oci:dir:localhost:5000/team/app:2", "dir", "localhost:5000/team/app:2", None),
+        (f"oci:dir:app@{DIGEST}", "dir", f"app@{DIGEST}", None),  # a name, as skopeo reads it
+        ("oci:dir:", "dir", None, None),  # names no image, as for skopeo
+        ("oci:dir:v1_", "dir", "v1_", None),  # a tag, though no ref name
+        ("oci:a@b:v1", "a@b", "v1", None),  # '@' in a path, before no digest algorithm
     ],
 )
 def test_parse_oci_reference(text: str, path: str, tag: str | None, digest: str | None) -> None:
@@ -110,8 +118,11 @@ def test_parse_oci_reference(text: str, path: str, tag: str | None, digest: str 
         ("oci:", "needs a directory"),
         ("oci::v1", "needs a directory"),
         ("oci:dir:-bad", "invalid tag '-bad'"),
-        ("oci:dir:", "invalid tag ''"),
+        ("oci:dir:a//b", "invalid tag 'a//b'"),
+        ("oci:dir:a:", "invalid tag 'a:'"),
+        ("oci:dir:a b", "invalid tag 'a b'"),
         ("oci:dir@sha256:abc", "invalid digest"),
+        ("oci:dir@sha512:abc", "invalid digest"),
     ],
 )
 def test_bad_oci_references(text: str, message: str) -> None:
@@ -139,6 +150,22 @@ async def test_resolve_by_tag_digest_and_reference(
     assert inner == Descriptor(OCI_MANIFEST, made["amd64"].digest, made["amd64"].size)
     assert await oci.tags() == ["v1", "arm-only"]
     assert oci.repository(Reference.parse("x")) is oci
+
+
+async def test_resolve_names_with_colons(tmp_path: Path, store: MemoryProvider) -> None:
+    # buildx, skopeo and ``ctr export`` name images in a layout by a full name as well as a tag.
+    amd64 = add_image(store, "linux/amd64", [fake_layer("a")])
+    arm64 = add_image(store, "linux/arm64", [fake_layer("b")])
+    entries = [tagged(amd64, "docker.io/library/app:1.0"), tagged(arm64, "localhost:5000/app:2")]
+    oci = OCILayout(write_layout(tmp_path, store.blobs, entries))
+    assert (await oci.resolve(f"oci:{tmp_path}:docker.io/library/app:1.0")).digest == amd64.digest
+    assert (await oci.resolve("localhost:5000/app:2")).digest == arm64.digest
+    assert (await oci.resolve(f"sha256:{arm64.digest.encoded}")).digest == arm64.digest
+    assert await oci.tags() == ["docker.io/library/app:1.0", "localhost:5000/app:2"]
+    with pytest.raises(NotFound, match=r"no image tagged 'docker\.io/library/app:9'"):
+        await oci.resolve(f"oci:{tmp_path}:docker.io/library/app:9")
+    with pytest.raises(InvalidReference, match="invalid digest"):
+        await oci.resolve("sha256:abc")
 
 
 async def test_resolve_errors(layout: tuple[OCILayout, dict[str, Descriptor]]) -> None:

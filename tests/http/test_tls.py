@@ -48,24 +48,48 @@ def no_system_directory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: paths)
 
 
-def test_ssl_cert_file_comes_first(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def system_directory(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
+    """Make ``directory`` the system's hashed certificate directory."""
+    (directory / "5ad8a5d6.0").write_text("not read until a verification needs it")
+    paths = SimpleNamespace(capath=str(directory), cafile=None)
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: paths)
+
+
+def test_ssl_cert_file_and_ssl_cert_dir_are_read_together(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As OpenSSL (Python's default context) and Go read them: the file replaces the system's
+    file only, the directories the system's directory only."""
+    system_directory(monkeypatch, tmp_path)
+    hashed = tmp_path / "hashed"
+    hashed.mkdir()
+    (hashed / "0123abcd.0").write_text("x")
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "bundle.pem"))
-    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
-    assert _tls.trust_store() == ("cafile", str(tmp_path / "bundle.pem"))
+    monkeypatch.setenv("SSL_CERT_DIR", str(hashed))
+    assert _tls.trust_store() == _tls.TrustLocations(str(tmp_path / "bundle.pem"), str(hashed))
+    monkeypatch.delenv("SSL_CERT_DIR")  # the file, and the system's directory
+    assert _tls.trust_store() == _tls.TrustLocations(str(tmp_path / "bundle.pem"), str(tmp_path))
 
 
 def test_ssl_cert_dir_is_used_when_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
-    assert _tls.trust_store() == ("capath", str(tmp_path))
+    system_directory(monkeypatch, tmp_path)
+    hashed, plain = tmp_path / "hashed", tmp_path / "plain"
+    hashed.mkdir()
+    plain.mkdir()
+    (hashed / "0123abcd.0").write_text("x")
+    (plain / "corporate.pem").write_text("x")  # no hashed names: read whole, as Go reads it
+    monkeypatch.setenv("SSL_CERT_DIR", f"{hashed}:{plain}")
+    # The system's directory stands in for the system's bundle file, which OpenSSL and Go read.
+    assert _tls.trust_store() == _tls.TrustLocations(
+        None, f"{hashed}:{tmp_path}", (str(plain / "corporate.pem"),)
+    )
 
 
 def test_the_system_hashed_directory_is_preferred(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    (tmp_path / "5ad8a5d6.0").write_text("not read until a verification needs it")
-    paths = SimpleNamespace(capath=str(tmp_path), cafile=None)
-    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: paths)
-    assert _tls.trust_store() == ("capath", str(tmp_path))
+    system_directory(monkeypatch, tmp_path)
+    assert _tls.trust_store() == _tls.TrustLocations(None, str(tmp_path))
 
 
 @pytest.mark.parametrize("content", [None, "README", "ca-certificates.crt", "5ad8a5d6.pem"])
@@ -78,9 +102,9 @@ def test_certifi_when_the_system_has_no_hashed_directory(
         (tmp_path / content).write_text("x")
     paths = SimpleNamespace(capath=str(tmp_path), cafile=None)
     monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: paths)
-    assert _tls.trust_store() == ("cafile", certifi.where())
+    assert _tls.trust_store() == _tls.TrustLocations(certifi.where(), source="certifi")
     no_system_directory(monkeypatch)
-    assert _tls.trust_store() == ("cafile", certifi.where())
+    assert _tls.trust_store() == _tls.TrustLocations(certifi.where(), source="certifi")
 
 
 def test_contexts_verify_and_the_insecure_one_does_not() -> None:

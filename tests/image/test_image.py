@@ -8,10 +8,12 @@ import pytest
 
 from regimage.content.provider import MemoryProvider
 from regimage.errors import (
+    InvalidDocument,
     NoMatchingPlatform,
     NotAnImage,
     NotFound,
     RegImageError,
+    RootFSMismatch,
     UnsupportedMediaType,
 )
 from regimage.image.answers import ImageSize, PlatformSizes
@@ -110,6 +112,38 @@ async def test_size_check_reads_the_config_and_warns(store: MemoryProvider) -> N
     size = await image(store, manifest).size(check=True)
     assert size.warnings == ("the config lists 0 diff IDs for 1 layers in the manifest",)
     assert len(store.fetched) == 2
+
+
+@pytest.mark.parametrize(
+    ("layers", "diff_ids"),
+    [(2, 1), (1, 2), (3, 0), (0, 1)],
+    ids=["fewer", "more", "none", "no-layers"],
+)
+async def test_rootfs_refuses_a_config_that_disagrees_with_the_layers(
+    store: MemoryProvider, layers: int, diff_ids: int
+) -> None:
+    # containerd refuses to unpack such an image ("mismatched image rootfs and manifest layers"):
+    # a short or padded diff ID list would pair the wrong layers and give chain IDs of nothing.
+    manifest = add_image(
+        store,
+        "linux/amd64",
+        [fake_layer(str(i)) for i in range(layers)],
+        diff_ids=[Digest.of(b"diff %d" % i) for i in range(diff_ids)],
+    )
+    img = image(store, manifest)
+    for answer in (img.rootfs, img.chain_ids):
+        with pytest.raises(RootFSMismatch) as caught:
+            await answer()
+        assert isinstance(caught.value, InvalidDocument)  # exit 7
+        assert (caught.value.layers, caught.value.diff_ids) == (layers, diff_ids)
+        assert str(caught.value) == (
+            f"example.com/app:1 is not a usable image: its config lists {diff_ids} diff IDs for "
+            f"the {layers} layers of its manifest {manifest.digest} (containerd refuses to "
+            "unpack it)"
+        )
+    # What does not pair layers with diff IDs still answers: size, and the config as it is.
+    assert (await img.size()).layer_count == layers
+    assert len((await img.config()).config.diff_ids) == diff_ids
 
 
 async def test_size_check_warns_when_index_and_config_disagree(store: MemoryProvider) -> None:

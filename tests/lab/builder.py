@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import itertools
 import json
 import struct
 import tarfile
@@ -36,6 +37,7 @@ __all__ = [
     "OCI_INDEX",
     "OCI_LAYER",
     "OCI_LAYER_GZIP",
+    "OCI_LAYER_ZSTD",
     "OCI_MANIFEST",
     "Blob",
     "ImageIndex",
@@ -51,7 +53,10 @@ __all__ = [
     "index",
     "layer",
     "manifest",
+    "multi_member_layer",
     "sha256",
+    "zstd_frame",
+    "zstd_layer",
 ]
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -60,6 +65,7 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -143,6 +149,7 @@ class Blob:
 class Layer:
     blob: Blob
     diff_id: str  # sha256 of the uncompressed tar (== blob digest for an uncompressed layer)
+    unpacked_size: int | None = None  # bytes of the uncompressed tar (None: not a tar)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,8 +224,67 @@ def layer(
     """A tar of ``files`` (path, content); gzip'd unless ``compressed`` is False."""
     tar = _tar(files)
     if not compressed:
-        return Layer(Blob.of(media_type, tar), sha256(tar))
-    return Layer(Blob.of(media_type, _gzip(tar)), sha256(tar))
+        return Layer(Blob.of(media_type, tar), sha256(tar), len(tar))
+    return Layer(Blob.of(media_type, _gzip(tar)), sha256(tar), len(tar))
+
+
+#: zstd: the largest block (Block_Maximum_Size with a window of at least 128 KiB).
+ZSTD_BLOCK_BYTES = 128 * 1024
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_ZSTD_SKIPPABLE_MAGIC = b"\x50\x2a\x4d\x18"
+
+
+def zstd_frame(data: bytes, *, content_size: bool = True, single_segment: bool = True) -> bytes:
+    """One zstd frame (RFC 8878) of Raw_Blocks: valid zstd any decoder reads, written by hand.
+
+    ``single_segment``: no Window_Descriptor, an 8-byte Frame_Content_Size; otherwise a 128 KiB
+    window and a 4-byte Frame_Content_Size, or none at all when ``content_size`` is False.
+    """
+    if single_segment:
+        if not content_size:
+            raise ValueError("a single-segment frame always states its content size")
+        header = bytes([0xE0]) + struct.pack("<Q", len(data))  # FCS_Flag 3, Single_Segment
+    elif content_size:
+        header = bytes([0x80, 0x38]) + struct.pack("<I", len(data))  # FCS_Flag 2, window 2^17
+    else:
+        header = bytes([0x00, 0x38])  # no Frame_Content_Size
+    blocks = []
+    pieces = [data[i : i + ZSTD_BLOCK_BYTES] for i in range(0, len(data), ZSTD_BLOCK_BYTES)]
+    for i, piece in enumerate(pieces or [b""]):
+        last = 1 if i == max(len(pieces), 1) - 1 else 0
+        blocks.append(struct.pack("<I", (len(piece) << 3) | last)[:3] + piece)  # Raw_Block
+    return _ZSTD_MAGIC + header + b"".join(blocks)
+
+
+def zstd_layer(
+    files: Sequence[tuple[str, bytes]],
+    *,
+    content_size: bool = True,
+    single_segment: bool = True,
+    skippable: bytes = b"",
+    frames: int = 1,
+) -> Layer:
+    """A tar of ``files`` as zstd (``application/vnd.oci.image.layer.v1.tar+zstd``): ``frames``
+    frames (the tar split between them, as zstd:chunked does), after a skippable frame holding
+    ``skippable`` when given."""
+    tar = _tar(files)
+    cut = [len(tar) * i // frames for i in range(frames + 1)]
+    body = b"".join(
+        zstd_frame(tar[a:b], content_size=content_size, single_segment=single_segment)
+        for a, b in itertools.pairwise(cut)
+    )
+    if skippable:
+        body = _ZSTD_SKIPPABLE_MAGIC + struct.pack("<I", len(skippable)) + skippable + body
+    return Layer(Blob.of(OCI_LAYER_ZSTD, body), sha256(tar), len(tar))
+
+
+def multi_member_layer(files: Sequence[tuple[str, bytes]], *, members: int) -> Layer:
+    """A tar of ``files`` as several gzip members, one after another (as eStargz writes layers):
+    valid gzip, whose trailer's ISIZE is the last member's only."""
+    tar = _tar(files)
+    cut = [len(tar) * i // members + (7 if 0 < i < members else 0) for i in range(members + 1)]
+    body = b"".join(_gzip(tar[a:b]) for a, b in itertools.pairwise(cut))
+    return Layer(Blob.of(OCI_LAYER_GZIP, body), sha256(tar), len(tar))
 
 
 def raw_layer(media_type: str, data: bytes) -> Layer:
@@ -240,19 +306,29 @@ def image_config(
     labels: Mapping[str, str] | None = None,
     env: Sequence[str] = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",),
     cmd: Sequence[str] = ("/bin/sh",),
+    entrypoint: Sequence[str] | None = None,
+    user: str | None = None,
+    working_dir: str = "/",
+    exposed_ports: Sequence[str] = (),
+    created: str = FIXED_CREATED,
 ) -> dict[str, Any]:
-    """An image config; ``history`` = (created_by, empty_layer) entries, one non-empty per layer."""
+    """An image config; ``history`` = (created_by, empty_layer) entries, one non-empty per layer.
+
+    ``entrypoint``, ``user`` and ``exposed_ports`` are written only when given."""
     if sum(1 for _, empty in history if not empty) != len(layers):
         raise ValueError("history must hold one non-empty entry per layer")
     obj: dict[str, Any] = {
         "architecture": platform.architecture,
         "os": platform.os,
-        "created": FIXED_CREATED,
+        "created": created,
         "author": "regimage lab",
         "config": {
             "Env": list(env),
+            **({"Entrypoint": list(entrypoint)} if entrypoint is not None else {}),
             "Cmd": list(cmd),
-            "WorkingDir": "/",
+            **({"User": user} if user is not None else {}),
+            "WorkingDir": working_dir,
+            **({"ExposedPorts": {port: {} for port in exposed_ports}} if exposed_ports else {}),
             "Labels": dict(labels or {}),
         },
         "rootfs": {"type": "layers", "diff_ids": [item.diff_id for item in layers]},

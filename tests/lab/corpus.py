@@ -9,9 +9,12 @@ is for the benchmark and is seeded on request only.
 from __future__ import annotations
 
 import functools
+import gzip
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tests.lab import builder as b
 from tests.lab.builder import IndexEntry, Layer, Node, Platform
@@ -135,7 +138,9 @@ def _image(
 
 
 def _docker_layers(layers: Sequence[Layer]) -> list[Layer]:
-    return [Layer(b.Blob.of(b.DOCKER_LAYER, x.blob.data), x.diff_id) for x in layers]
+    return [
+        Layer(b.Blob.of(b.DOCKER_LAYER, x.blob.data), x.diff_id, x.unpacked_size) for x in layers
+    ]
 
 
 # ── the corpus images ──────────────────────────────────────────────────────────────────────────────
@@ -327,6 +332,124 @@ def _index_no_platform() -> b.ImageIndex:
     return b.index([IndexEntry(image, None) for image in images])
 
 
+def _big_files(name: str, label: str, size: int) -> list[tuple[str, bytes]]:
+    """A file of ``size`` deterministic bytes that compress about 2:1 (hex digits)."""
+    data = hashlib.shake_128(f"regimage lab {name} {label}".encode()).hexdigest(size // 2 + 1)
+    return [(f"usr/share/regimage-lab/{name}/{label}.dat", data.encode()[:size])]
+
+
+def _zstd() -> b.ImageManifest:
+    """zstd layers as Docker and containerd push them: one frame each, the content size stated
+    (single-segment, or with a window), one after a skippable frame larger than a first read."""
+    layers = [
+        _base_layer("linux", "amd64"),
+        b.zstd_layer([*_files("zstd", "single", 3), *_big_files("zstd", "single", 50_000)]),
+        b.zstd_layer(_big_files("zstd", "windowed", 300_000), single_segment=False),
+        b.zstd_layer(_files("zstd", "skippable"), skippable=b"regimage lab metadata\n" * 8),
+    ]
+    return _image("zstd", AMD64, layers)
+
+
+def _unpacked_estimates() -> b.ImageManifest:
+    """Layers whose unpacked size cannot be read, or not trusted, from their first or last bytes:
+    several gzip members (eStargz), zstd without a content size, zstd in several frames
+    (zstd:chunked); beside a plain gzip and an uncompressed layer."""
+    name = "unpacked-estimates"
+    layers = [
+        b.layer([*_files(name, "gzip", 3), *_big_files(name, "gzip", 70_000)]),
+        b.multi_member_layer(_files(name, "members", 3), members=3),
+        b.zstd_layer(_files(name, "no-size"), content_size=False, single_segment=False),
+        b.zstd_layer(_files(name, "frames", 3), frames=2),
+        b.layer(_files(name, "plain"), media_type=b.OCI_LAYER, compressed=False),
+    ]
+    return _image(name, AMD64, layers)
+
+
+# ── a family: images built on one another, for diff ───────────────────────────────────────────────
+
+
+def _family_config(
+    platform: Platform, layers: Sequence[Layer], version: str, **settings: Any
+) -> b.Blob:
+    history = [(f"/bin/sh -c #(nop) ADD file:family-{i} in /", False) for i in range(len(layers))]
+    config = b.image_config(
+        platform,
+        layers,
+        history,
+        labels={"org.opencontainers.image.title": "family", "lab.version": version},
+        **settings,
+    )
+    return b.config_blob(config)
+
+
+def _family_base_layers(platform: Platform) -> list[Layer]:
+    arch = "/".join(p for p in (platform.architecture, platform.variant) if p)
+    return [_base_layer("linux", arch), b.layer(_files("family", f"tools-{arch}", 3))]
+
+
+def _family_base(platform: Platform = AMD64) -> b.ImageManifest:
+    layers = _family_base_layers(platform)
+    return b.manifest(_family_config(platform, layers, "base"), layers, platform=platform)
+
+
+def _family_app(platform: Platform = AMD64, *, zstd: bool = False) -> b.ImageManifest:
+    """family-base and one layer on top; ``zstd``: the same tars, every layer as zstd."""
+    arch = platform.architecture
+    layers = [*_family_base_layers(platform), b.layer(_files("family", f"app-{arch}", 3))]
+    if zstd:
+        layers = [_as_zstd(layer) for layer in layers]
+    config = _family_config(
+        platform,
+        layers,
+        "1",
+        env=("PATH=/usr/bin:/bin", "APP_MODE=production", "APP_DEBUG=0"),
+        entrypoint=("/usr/bin/family-app",),
+        cmd=("--serve",),
+        user="app",
+        working_dir="/srv",
+        exposed_ports=("8080/tcp",),
+    )
+    return b.manifest(config, layers, platform=platform)
+
+
+def _family_app_v2(platform: Platform = AMD64) -> b.ImageManifest:
+    """family-base with another app layer and a data layer on top; the config changed."""
+    arch = platform.architecture
+    layers = [
+        *_family_base_layers(platform),
+        b.layer(_files("family", f"app-v2-{arch}", 3)),
+        b.layer(_files("family", f"data-v2-{arch}", 2)),
+    ]
+    config = _family_config(
+        platform,
+        layers,
+        "2",
+        env=("PATH=/usr/bin:/bin", "APP_MODE=staging", "APP_CACHE=/var/cache/app"),
+        entrypoint=("/usr/bin/family-app", "--v2"),
+        cmd=("--serve",),
+        user="root",
+        working_dir="/srv/app",
+        exposed_ports=("8080/tcp", "9090/tcp"),
+        created="2024-01-02T03:04:05Z",
+    )
+    return b.manifest(config, layers, platform=platform)
+
+
+def _as_zstd(layer: Layer) -> Layer:
+    """The same tar as a zstd layer (same diff ID, another digest)."""
+    tar = gzip.decompress(layer.blob.data)
+    blob = b.Blob.of(b.OCI_LAYER_ZSTD, b.zstd_frame(tar))
+    return Layer(blob, layer.diff_id, len(tar))
+
+
+def _family_index(version: str) -> b.ImageIndex:
+    """family-app (``1``: the very manifests of ``family-app`` on amd64) or family-app-v2 (``2``,
+    which adds linux/s390x and drops linux/arm/v7) for several platforms."""
+    platforms = (AMD64, ARM64, ARM_V7) if version == "1" else (AMD64, ARM64, S390X)
+    build = _family_app if version == "1" else _family_app_v2
+    return b.index([IndexEntry(build(p), p) for p in platforms])
+
+
 def _secret() -> b.ImageManifest:
     return _image("secret", AMD64, [b.layer(_files("secret", "classified"))])
 
@@ -351,6 +474,14 @@ def corpus() -> Corpus:
         "dup-layer": _dup_layer(),
         "uncompressed": _uncompressed(),
         "index-no-platform": _index_no_platform(),
+        "zstd": _zstd(),
+        "unpacked-estimates": _unpacked_estimates(),
+        "family-base": _family_base(),
+        "family-app": _family_app(),
+        "family-app-v2": _family_app_v2(),
+        "family-app-zstd": _family_app(zstd=True),
+        "family-index": _family_index("1"),
+        "family-index-v2": _family_index("2"),
     }
     subject = simple["oci-single"]
     assert isinstance(subject, b.ImageManifest)

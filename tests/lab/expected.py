@@ -59,6 +59,7 @@ class ExpectedLayer:
     digest: str
     size: int
     media_type: str
+    unpacked_size: int | None = None  # bytes of the uncompressed tar (None: not a tar)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +182,13 @@ class ExpectedImage:
 def _platform_dict(platform: ExpectedPlatform) -> dict[str, Any]:
     obj: dict[str, Any] = {name: getattr(platform, name) for name in platform.__dataclass_fields__}
     obj["layers"] = [
-        {"digest": x.digest, "size": x.size, "media_type": x.media_type} for x in platform.layers
+        {
+            "digest": x.digest,
+            "size": x.size,
+            "media_type": x.media_type,
+            "unpacked_size": x.unpacked_size,
+        }
+        for x in platform.layers
     ]
     obj["breakdown"] = dict(platform.breakdown)
     return obj
@@ -216,7 +223,8 @@ def _expect_manifest(
     if diff_ids != tuple(layer.diff_id for layer in target.layers) and diff_ids:
         raise AssertionError(f"{key}: config diff_ids disagree with the layers the builder made")
     layers = tuple(
-        ExpectedLayer(x.blob.digest, x.blob.size, x.blob.media_type) for x in target.layers
+        ExpectedLayer(x.blob.digest, x.blob.size, x.blob.media_type, x.unpacked_size)
+        for x in target.layers
     )
     breakdown = {
         "index": sum(doc.size for doc in indexes),

@@ -1,5 +1,6 @@
-"""pytest fixtures: ``lab`` (session: three registries + token server, corpus seeded) and
-``lab_batch`` (the same lab with the benchmark batch seeded too).
+"""pytest fixtures: ``lab`` (session: three registries + token server, corpus seeded),
+``lab_batch`` (the same lab with the benchmark batch seeded too) and ``lab_mirror`` (a
+pull-through cache of the anonymous registry, started on first use).
 
 With ``REGIMAGE_LAB_STATE=DIR`` (a state directory of ``python -m tests.lab start``) the session
 reuses that lab and leaves it running; otherwise it starts a private lab in its own temporary
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.lab import Lab
+from tests.lab.lab import Lab, LabRegistry
+from tests.lab.mirror import start_mirror
+from tests.lab.registry import stop_process
 
-__all__ = ["lab", "lab_batch"]
+__all__ = ["lab", "lab_batch", "lab_mirror"]
 
 STATE_ENV = "REGIMAGE_LAB_STATE"
 
@@ -47,3 +50,15 @@ def lab_batch(lab: Lab) -> Lab:
         f"\nregimage lab batch seeded: {lab.timings.get('seed_batch', 0.0):.2f} s", file=sys.stderr
     )
     return lab
+
+
+@pytest.fixture(scope="session")
+def lab_mirror(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabRegistry]:
+    """A Distribution pull-through cache (``proxy: remoteurl:``) of ``lab.anonymous``, for this
+    session only (also when the lab itself is reused)."""
+    mirror, process = start_mirror(lab.anonymous, tmp_path_factory.mktemp("mirror"))
+    print(f"\nregimage lab mirror of {lab.anonymous.host} at {mirror.host}", file=sys.stderr)
+    try:
+        yield mirror
+    finally:
+        stop_process(process)

@@ -225,9 +225,11 @@ def registry_config(
     tls: tuple[Path, Path] | None = None,
     relative_urls: bool = False,
     quiet: bool = False,
+    proxy: str | None = None,
 ) -> dict[str, Any]:
     """Distribution 2.8's configuration for one lab registry; ``quiet`` logs errors only (no
-    access log), so that a benchmark's registry spends this machine's CPU on answers alone."""
+    access log), so that a benchmark's registry spends this machine's CPU on answers alone;
+    ``proxy`` (a registry URL) makes it a pull-through cache of that registry."""
     http: dict[str, Any] = {
         "addr": f"127.0.0.1:{port}",
         "secret": secret,
@@ -254,6 +256,8 @@ def registry_config(
     }
     if auth is not None:
         config["auth"] = auth
+    if proxy is not None:
+        config["proxy"] = {"remoteurl": proxy}
     return config
 
 
@@ -269,6 +273,7 @@ class RegistrySpec:
     relative_urls: bool = False
     storage: Path | None = None  # default: DIRECTORY/storage
     quiet: bool = False  # errors only, no access log (the benchmark's registry)
+    proxy: str | None = None  # a pull-through cache of the registry at this URL
 
     @property
     def config_file(self) -> Path:
@@ -290,6 +295,7 @@ def _launch(spec: RegistrySpec, *, detach: bool) -> tuple[ManagedProcess, int]:
         tls=spec.tls,
         relative_urls=spec.relative_urls,
         quiet=spec.quiet,
+        proxy=spec.proxy,
     )
     spec.config_file.write_text(render_yaml(config) + "\n")
     argv = [DISTRIBUTION, "serve", str(spec.config_file)]

@@ -32,6 +32,7 @@ __all__ = [
     "inspect",
     "inspect_config",
     "inspect_json",
+    "inspect_layout",
     "platform_flags",
     "run",
     "run_all",
@@ -187,6 +188,21 @@ def inspect_json(registry: LabRegistry, reference: str, **kwargs: Any) -> dict[s
     """``skopeo inspect``: Digest (of the top document), Layers/LayersData of the selected image."""
     result: dict[str, Any] = json.loads(run(registry, reference, **kwargs))
     return result
+
+
+def inspect_layout(reference: str) -> bytes:
+    """``skopeo inspect --raw oci:DIR[:NAME]``: the manifest (or index) bytes in an OCI layout."""
+    home = _home()
+    argv = [SKOPEO, "--registries.d", str(home / "registries.d"), "--policy"]
+    argv += [str(home / "policy.json"), "--tmpdir", str(home / "tmp"), "inspect", "--raw"]
+    argv.append(reference)
+    result = subprocess.run(
+        argv, capture_output=True, timeout=TIMEOUT_SECONDS, env=_env(home), check=False
+    )
+    if result.returncode != 0:
+        stderr = result.stderr.decode(errors="replace")
+        raise SkopeoError(f"skopeo inspect {reference} failed: {stderr.strip()}", stderr)
+    return result.stdout
 
 
 def digest(data: bytes) -> str:

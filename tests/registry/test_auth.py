@@ -586,6 +586,22 @@ async def test_a_registry_token_is_sent_as_is(fake: FakeRegistry) -> None:
     ]
 
 
+@pytest.mark.anyio
+async def test_a_registry_token_is_withheld_over_plain_http_off_loopback(
+    fake: FakeRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A registry token is a credential: like a password, it goes over plain HTTP to loopback only."""
+    fake.scheme = "http"
+    fake.tokens["static-token"] = frozenset({"repository:private/app:pull"})
+    client, auth = make_auth(credentials=Credentials(registry_token="static-token"))
+    async with client:
+        await client.get(fake.url("private/app"), auth=auth)
+        await client.get(fake.url("private/app", "v2"), auth=auth)
+    assert all(authorization != "Bearer static-token" for *_, authorization in fake.log)
+    withheld = [r for r in caplog.records if "not sending credentials" in r.getMessage()]
+    assert len(withheld) == 1  # said once per host
+
+
 # ── batching ───────────────────────────────────────────────────────────────────────────────────────
 
 

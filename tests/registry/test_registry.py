@@ -17,6 +17,7 @@ from regimage.errors import (
     AuthenticationError,
     DigestMismatch,
     InvalidDocument,
+    InvalidReference,
     NetworkError,
     NotFound,
     RateLimited,
@@ -29,6 +30,7 @@ from regimage.http.retry import RetryPolicy
 from regimage.model import mediatypes
 from regimage.model.descriptor import Descriptor
 from regimage.model.digest import Digest
+from regimage.model.reference import Reference
 from regimage.registry.client import MAX_MANIFEST_BYTES, RegistryProvider
 from regimage.registry.credentials import Credentials, CredentialStore
 from regimage.registry.preconnect import Pending, Preconnect
@@ -801,8 +803,12 @@ async def test_an_open_v2_at_start_up_still_meets_a_repository_that_wants_a_toke
 async def test_a_port_out_of_range_is_reported_not_raised_by_the_start_up_lookup(
     httpx_mock: HTTPXMock,
 ) -> None:
-    """The grammar lets a port have any digits; looking for a start-up answer must not trip."""
-    httpx_mock.add_response(url="https://r.test:99999/v2/ns/app/manifests/v1", status_code=404)
+    """The grammar lets a port have any digits; looking for a start-up answer must not trip.
+    Since issue #17 such a reference is an invalid reference, refused before the lookup and
+    before any request, whether parsed or built by hand (tests/test_hostile_hosts.py)."""
     async with make(preconnect=Preconnect()) as registry:
-        with pytest.raises(NotFound):
+        with pytest.raises(InvalidReference, match="port 99999"):
             await registry.resolve("r.test:99999/ns/app:v1")
+        with pytest.raises(InvalidReference, match="port 99999"):
+            await registry.resolve(Reference("r.test:99999", "ns/app", "v1"))
+    assert httpx_mock.get_requests() == []

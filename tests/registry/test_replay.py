@@ -783,8 +783,14 @@ def test_audit_stopped_by_the_budget_does_not_wait_for_more_input(
     assert time.monotonic() - started < 30, err
     assert status == 8, err
     records = [json.loads(line) for line in out.splitlines()]
-    assert [r["index"] for r in records] == [0, 1, 2], err
-    assert sum(r["ok"] for r in records) == 1, err  # whichever went first
+    # One reference (whichever went first) is audited; every other one started when the budget
+    # stopped the run gets a "not audited" record. The third gets one only if it had been started:
+    # it may still have been in the read-ahead then (the README's rule), which depends on the
+    # reader thread.
+    assert [r["index"] for r in records] in ([0, 1], [0, 1, 2]), err
+    assert sum(r["ok"] for r in records) == 1, err
+    failed = [r for r in records if not r["ok"]]
+    assert all(r["error"]["message"].startswith("not audited: ") for r in failed), err
     assert "audit stopped early" in err
     assert "the references after the last record were not audited" in err
 

@@ -2,7 +2,9 @@
 
 References stream in from the reader; :class:`Authorizer` hands their repositories to
 ``RegistryProvider.authorize`` in batches, so that each worker's first request already carries its
-token: no 401 and no token request of its own.
+token: no 401 and no token request of its own. Each registry of a batch is authorized on its own,
+within the audit's time limit per reference: a registry that never answers (its ``/v2/``, its
+token server) holds back no other registry's references, and its own for no longer than that.
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ class Authorizer:
     A batch goes when :data:`AUTHORIZE_BATCH` repositories are waiting, or when no batch is in
     flight (after :data:`AUTHORIZE_GATHER` seconds, to let the references being read join it).
     Each worker waits for its repository's batch. Best effort: whatever fails here is met, and
-    reported, by the worker's own requests.
+    reported, by the worker's own requests. Each registry's part of a batch goes at the same
+    time as the others', and is given up after ``timeout`` seconds (the time one reference may
+    take: its worker's wait counts against it).
     """
 
-    def __init__(self, registry: RegistryProvider) -> None:
+    def __init__(self, registry: RegistryProvider, *, timeout: float) -> None:
         self._registry = registry
+        self._timeout = timeout
         self._events: dict[tuple[str, str], anyio.Event] = {}
         self._pending: list[tuple[Reference, anyio.Event]] = []
         self._changed = anyio.Event()
@@ -86,12 +91,29 @@ class Authorizer:
         await self._changed.wait()
 
     async def _authorize(self, batch: list[tuple[Reference, anyio.Event]]) -> None:
+        by_host: dict[str, list[tuple[Reference, anyio.Event]]] = {}
+        for item in batch:
+            by_host.setdefault(item[0].api_host, []).append(item)
         try:
-            await self._registry.authorize([reference for reference, _ in batch])
+            async with anyio.create_task_group() as group:
+                for part in by_host.values():
+                    group.start_soon(self._authorize_host, part)
+        finally:
+            self._in_flight -= 1
+            self._changed.set()
+
+    async def _authorize_host(self, part: list[tuple[Reference, anyio.Event]]) -> None:
+        """One registry's references of a batch: their events are set when it is done, or has
+        taken ``timeout`` seconds."""
+        try:
+            with anyio.move_on_after(self._timeout) as scope:
+                await self._registry.authorize([reference for reference, _ in part])
+            if scope.cancelled_caught:
+                logger.debug(
+                    "audit: authorize %s: no answer in %g s", part[0][0].api_host, self._timeout
+                )
         except Exception as exc:  # best effort: the workers meet the failure themselves
             logger.debug("audit: authorize failed: %s", exc)
         finally:
-            for _, event in batch:
+            for _, event in part:
                 event.set()
-            self._in_flight -= 1
-            self._changed.set()

@@ -56,13 +56,19 @@ async def audit(session: Session, args: argparse.Namespace) -> int:
 
     floor: int = getattr(args, "budget", 1)
     stopped: list[RateLimit] = []
-    authorizer = Authorizer(await session.registry())
+    timeout = session.options.timeout or DEFAULT_REFERENCE_TIMEOUT
+    authorizer = Authorizer(await session.registry(), timeout=timeout)
 
     reading = anyio.CancelScope()  # cancelled when the audit takes no more references
 
     async def one(index: int, text: str, authorized: anyio.Event | None) -> None:
+        # The wait for the reference's token batch is part of its time (not the wait for a job).
+        waited = 0.0
         if authorized is not None:
-            await authorized.wait()
+            began = anyio.current_time()
+            with anyio.move_on_after(timeout):
+                await authorized.wait()
+            waited = anyio.current_time() - began
         async with limiter:
             short = _short_budget(session, text, floor)
             if short is not None:
@@ -70,7 +76,7 @@ async def audit(session: Session, args: argparse.Namespace) -> int:
                 reading.cancel()  # no more input is needed, nor waited for
                 record = _not_audited(index, text, short, floor)
             else:
-                record = await _audit_one(session, index, text, args.platform)
+                record = await _audit_one(session, index, text, args.platform, spent=waited)
         settle(index, record)
 
     # References are read up to READ_AHEAD ahead of the window, so that the authorizer asks for
@@ -127,12 +133,18 @@ async def audit(session: Session, args: argparse.Namespace) -> int:
 
 
 async def _audit_one(
-    session: Session, index: int, text: str, platform: Sequence[str] | None
+    session: Session,
+    index: int,
+    text: str,
+    platform: Sequence[str] | None,
+    *,
+    spent: float = 0.0,
 ) -> dict[str, Any]:
-    """One reference's record; every failure but an interruption becomes an error record."""
+    """One reference's record, within what is left of its time after ``spent`` seconds (its
+    token batch); every failure but an interruption becomes an error record."""
     timeout = session.options.timeout or DEFAULT_REFERENCE_TIMEOUT
     try:
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(max(0.0, timeout - spent)):
             image = await session.image(text, platform, head=True)
             result = await image.size()
             selected = await image.manifest()

@@ -1,5 +1,10 @@
 """What the audit writes: its records (JSON Lines or CSV), the tally behind its summary and exit
-status, and the progress line on a terminal."""
+status, and the progress line on a terminal.
+
+Records quote the input and the registries: JSON Lines keep the exact text, with what a terminal
+would act on written as JSON escapes (:func:`regimage.cli.output.json_text`); CSV has no escapes of
+its own, so its text cells show those characters as :mod:`regimage.cli.terminal` does.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any, TextIO
 
 from regimage.cli.output import write_json_line
 from regimage.cli.status import ExitStatus
+from regimage.cli.terminal import terminal_text
 
 __all__ = ["CSV_COLUMNS", "Progress", "Tally", "Writer", "isatty"]
 
@@ -69,21 +75,20 @@ class Writer:
             write_json_line(self._stream, record)
         else:
             error = record.get("error") or {}
-            self._csv.writerow(
-                [
-                    record["index"],
-                    record["reference"],
-                    "true" if record["ok"] else "false",
-                    record.get("digest", ""),
-                    record.get("manifestDigest", ""),
-                    record.get("platform") or "",
-                    record.get("size", ""),
-                    record.get("config", ""),
-                    error.get("kind", ""),
-                    error.get("message", ""),
-                    error.get("exitCode", ""),
-                ]
-            )
+            row = [
+                record["index"],
+                record["reference"],
+                "true" if record["ok"] else "false",
+                record.get("digest", ""),
+                record.get("manifestDigest", ""),
+                record.get("platform") or "",
+                record.get("size", ""),
+                record.get("config", ""),
+                error.get("kind", ""),
+                error.get("message", ""),
+                error.get("exitCode", ""),
+            ]
+            self._csv.writerow([terminal_text(c) if isinstance(c, str) else c for c in row])
         self._stream.flush()
 
 
