@@ -12,6 +12,7 @@ ensure_debian_packages() {
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)  # the lab's bcrypt htpasswd file
   command -v tinyproxy >/dev/null 2>&1 || missing+=(tinyproxy)  # the lab's forward proxy (tests/lab/proxy.py)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # a real browser for report --html (tests/cli/test_report_html.py)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "scripts: installing Debian packages: ${missing[*]}" >&2
     local sudo=""

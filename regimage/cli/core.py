@@ -13,6 +13,7 @@ Commands (one verb per library call, crane's set)::
     regimage tags REPO [--json]
     regimage referrers REF [--artifact-type T] [--json]
     regimage audit [REF...] [--file F] [--jobs N] [--budget N] [--csv] [--platform P]...
+    regimage report DB [--top N] [--built-on REF] [--html FILE] [--json]
 
 REF is a registry reference (``ubuntu``, ``ghcr.io/acme/api:1.4``, ``host:5000/repo@sha256:…``) or an
 OCI image layout directory, ``oci:DIR[:NAME]`` (skopeo's form: the directory ends at the first
@@ -59,6 +60,9 @@ Digests are ``"sha256:…"`` strings, sizes integers in bytes, platforms ``"os/a
   ``error`` {``kind`` (the exception class, or ``Timeout``), ``message``, ``exitCode``}. ``--csv`` writes
   the same fields as columns: index, reference, ok, digest, manifestDigest, platform, size, config,
   errorKind, errorMessage, exitCode.
+- ``report``: ``references``, ``images``, ``storage`` (per repository and in total, against the naive
+  sum), ``biggest``, ``sameDigest``, ``sharedLayers``, ``sizeDistribution``, ``platforms``,
+  ``builtOn``; every key in the README.
 
 ``REGIMAGE_BACKEND=trio`` runs the command on trio instead of asyncio (anyio runs either).
 
@@ -76,8 +80,8 @@ drops the diagnostics (:mod:`regimage.cli.streams`).
 
 The modules below: :mod:`~regimage.cli.status` (exit codes), :mod:`~regimage.cli.session` (options,
 console, the session commands resolve through), :mod:`~regimage.cli.errors` (messages),
-:mod:`~regimage.cli.parser`, :mod:`~regimage.cli.commands` and :mod:`~regimage.cli.audit` (the
-commands), :mod:`~regimage.cli.streams` (stdout and stderr, and what their failures end in),
+:mod:`~regimage.cli.parser`, :mod:`~regimage.cli.commands`, :mod:`~regimage.cli.audit` and
+:mod:`~regimage.cli.report` (the commands), :mod:`~regimage.cli.streams` (stdout and stderr, and what their failures end in),
 :mod:`~regimage.cli.preconnect` and :mod:`~regimage.cli.collector` (start-up).
 """
 

@@ -17,6 +17,8 @@ from regimage.cli import commands, diff
 from regimage.cli.audit import audit
 from regimage.cli.audit.arguments import DEFAULT_REFERENCE_TIMEOUT, define_arguments
 from regimage.cli.audit.source import first_reference, reads_stdin
+from regimage.cli.report import report
+from regimage.cli.report.arguments import define_arguments as define_report_arguments
 
 __all__ = ["AUDIT_NOTES", "SIZE_MEANING", "build_parser", "positive_int"]
 
@@ -32,7 +34,9 @@ SIZE_MEANING = (
 #: What ``audit --help`` says about the audit (its records' size is a one-platform pull, as size's).
 AUDIT_NOTES = (
     "References come from the arguments, then --file, or stdin: one per line, blank lines and # "
-    "comments skipped. Each gets one record, in input order; a reference that fails gets an error "
+    "comments skipped; --all-tags turns a repository into its tags and --catalog a registry into "
+    "its repositories' tags, listed as the audit runs. Each gets one record, in input order; a "
+    "reference that fails gets an error "
     "record and the run goes on, then exits with the most severe failure's code. A record's size "
     "is what a pull of one platform transfers, as regimage size reports it."
 )
@@ -359,6 +363,15 @@ def _define_commands(command: Any) -> None:
         reads_stdin=reads_stdin,
         first_reference=first_reference,
     )
+
+    p = command(
+        "report",
+        "Answer from an audit database: storage counted once, the biggest images, shared tags "
+        "and layers, platform coverage, images built on a base.",
+        "regimage report audit.db --built-on ghcr.io/acme/base:1 --html report.html",
+    )
+    _json_flag(define_report_arguments(p, positive_int))
+    p.set_defaults(run=report)
 
 
 def _ref_and_platform(p: argparse.ArgumentParser) -> None:

@@ -59,6 +59,7 @@ class Options:
     cache: bool = True  # the disk cache (--no-cache turns it off)
     mirrors: tuple[str, ...] = ()  # --mirror REGISTRY=MIRROR, in order
     mirror_files: bool = True  # registries.conf and hosts.toml (--no-mirrors turns them off)
+    jobs: int | None = None  # audit --jobs: requests in flight per registry, at least the default
 
 
 def read_options(args: argparse.Namespace, environ: Mapping[str, str], stdin: TextIO) -> Options:
@@ -95,6 +96,7 @@ def read_options(args: argparse.Namespace, environ: Mapping[str, str], stdin: Te
         cache=not getattr(args, "no_cache", False),
         mirrors=tuple(getattr(args, "mirror", None) or ()),
         mirror_files=not getattr(args, "no_mirrors", False),
+        jobs=getattr(args, "jobs", None),
     )
 
 
@@ -270,7 +272,10 @@ def _layout(text: str) -> tuple[OCILayout, OCIReference]:
 
 def open_registry(options: Options, preconnect: Preconnect | None = None) -> RegistryProvider:
     """A RegistryProvider configured from the command line (the seam tests replace with a fake)."""
-    from regimage.registry.client import RegistryProvider  # httpx: not for the parser nor --help
+    from regimage.registry.client import (  # httpx: not for the parser nor --help
+        DEFAULT_CONNECTIONS_PER_HOST,
+        RegistryProvider,
+    )
     from regimage.registry.mirror_files import load_mirrors
 
     # Read after the start-up thread has set off (its connection goes to the registry itself):
@@ -285,4 +290,6 @@ def open_registry(options: Options, preconnect: Preconnect | None = None) -> Reg
         cache=DiskCache() if options.cache else None,
         preconnect=preconnect,
         mirrors=mirrors or None,
+        # --jobs 64 means 64 requests in flight to a registry, not 32 and 32 waiting.
+        max_connections_per_host=max(options.jobs or 0, DEFAULT_CONNECTIONS_PER_HOST),
     )

@@ -170,6 +170,11 @@ def _raise_status(
                 "were not sent: they go over plain HTTP to loopback registries only; reach "
                 f"{host} over HTTPS (without --plain-http)"
             )
+        elif subject == "catalog":
+            message = (
+                f"{host} refused to list its catalog{quoted}: it needs credentials, and none were "
+                f"found for {host}{_not_found_hint(subject)}; {LOGIN_HINT}"
+            )
         elif scope_error:
             message = (
                 f"access to {repository} denied{quoted}: the repository does not exist or needs "
@@ -184,8 +189,10 @@ def _raise_status(
             message, status=status, errors=errors, url=url, reference=reference
         )
     if status == 403 or "DENIED" in codes:
+        denied = "listing the catalog" if subject == "catalog" else f"access to {subject} in"
+        hint = _not_found_hint(subject) if subject == "catalog" else ""
         raise AccessDenied(
-            f"access to {subject} in {repository} denied (HTTP {status}){quoted}",
+            f"{denied} {repository} denied (HTTP {status}){quoted}{hint}",
             status=status,
             errors=errors,
             url=url,

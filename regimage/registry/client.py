@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from types import TracebackType
@@ -274,13 +274,28 @@ class RegistryProvider:
 
     async def tags(self, repo: Reference | str, *, page_size: int | None = None) -> list[str]:
         """Every tag of a repository, as the registry lists them (Distribution: unsorted)."""
-        reference = repo if isinstance(repo, Reference) else Reference.parse_repository(repo)
-        self._router.route(reference)  # a blocked registry is not asked
-        return await self._lister.tags(reference, page_size=page_size)
+        return await self._lister.tags(self._listed(repo), page_size=page_size)
+
+    def tag_pages(
+        self, repo: Reference | str, *, page_size: int | None = None
+    ) -> AsyncGenerator[list[str], None]:
+        """The tags of a repository, page by page: each page asked for when the last is taken."""
+        return self._lister.tag_pages(self._listed(repo), page_size=page_size)
 
     async def catalog(self, registry: str, *, page_size: int = 1000) -> list[str]:
         """Every repository of a registry (``host[:port]``), when its catalog is open to us."""
         return await self._lister.catalog(_api_host(registry), page_size=page_size)
+
+    def catalog_pages(
+        self, registry: str, *, page_size: int = 1000
+    ) -> AsyncGenerator[list[str], None]:
+        """The repositories of a registry's catalog page by page, as :meth:`tag_pages`."""
+        return self._lister.catalog_pages(_api_host(registry), page_size=page_size)
+
+    def _listed(self, repo: Reference | str) -> Reference:
+        reference = repo if isinstance(repo, Reference) else Reference.parse_repository(repo)
+        self._router.route(reference)  # a blocked registry is not asked
+        return reference
 
     async def referrers(
         self,

@@ -1,14 +1,18 @@
 """Lists a registry answers page by page: a repository's tags, the catalog, and referrers.
 
 Pages are followed through ``Link: <…>; rel="next"`` on the same host only, each page bounded,
-at most :data:`MAX_PAGES` of them, and a link back to a page already read is an error. Referrers
-come from the OCI 1.1 API, or from the fallback tag ``<alg>-<hex>`` on registries without it.
+at most :data:`MAX_PAGES` of them, and a link back to a page already read is an error. Tags and
+the catalog are also async generators of their pages (``tag_pages``, ``catalog_pages``): the next
+page is asked for only once the last one is taken, so a long list streams in flat memory.
+Referrers come from the OCI 1.1 API, or from the fallback tag ``<alg>-<hex>`` on registries
+without it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
 from typing import TypeVar
 
 import httpx
@@ -48,7 +52,7 @@ class Lister:
         self._session = session
         self._fetcher = fetcher
 
-    async def _pages(
+    async def _page_iter(
         self,
         host: str,
         target: str,
@@ -61,10 +65,11 @@ class Lister:
         headers: Mapping[str, str] | None = None,
         first: httpx.Response | None = None,
         parse: Callable[[bytes, str | None], list[T]],
-    ) -> list[T]:
-        """Every page of a paginated answer, following ``Link: <…>; rel="next"`` on one host;
-        ``parse(body, content_type)`` turns each page into items."""
-        items: list[T] = []
+    ) -> AsyncGenerator[list[T], None]:
+        """The pages of a paginated answer, each as it arrives, following ``Link: <…>;
+        rel="next"`` on one host; ``parse(body, content_type)`` turns each page into items. The
+        next page is asked for only when the caller wants it, and no response is open between
+        two pages."""
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
             seen.add(target)
@@ -88,10 +93,7 @@ class Lister:
             data = await read_bounded(
                 response, MAX_LIST_PAGE_BYTES, what=subject, reference=reference
             )
-            items.extend(parse(data, response.headers.get("content-type")))
             following = _next_link(response, host)
-            if following is None:
-                return items
             if following in seen:
                 raise RegistryError(
                     f"{subject} of {repository}: the registry's Link header loops back to "
@@ -99,14 +101,19 @@ class Lister:
                     url=redact_url(response.request.url),
                     reference=reference,
                 )
+            yield parse(data, response.headers.get("content-type"))
+            if following is None:
+                return
             target, params = following, None
         raise RegistryError(
             f"{subject} of {repository}: more than {MAX_PAGES} pages", reference=reference
         )
 
-    async def tags(self, reference: Reference, *, page_size: int | None = None) -> list[str]:
-        """See ``RegistryProvider.tags``."""
-        return await self._pages(
+    def tag_pages(
+        self, reference: Reference, *, page_size: int | None = None
+    ) -> AsyncGenerator[list[str], None]:
+        """See ``RegistryProvider.tag_pages``."""
+        return self._page_iter(
             reference.api_host,
             f"/v2/{reference.path}/tags/list",
             operation="tags",
@@ -117,9 +124,13 @@ class Lister:
             parse=lambda data, _: _string_list(data, "tags", "tags list"),
         )
 
-    async def catalog(self, host: str, *, page_size: int = 1000) -> list[str]:
-        """See ``RegistryProvider.catalog``; ``host`` is the API host."""
-        return await self._pages(
+    async def tags(self, reference: Reference, *, page_size: int | None = None) -> list[str]:
+        """See ``RegistryProvider.tags``."""
+        return await _collect(self.tag_pages(reference, page_size=page_size))
+
+    def catalog_pages(self, host: str, *, page_size: int = 1000) -> AsyncGenerator[list[str], None]:
+        """See ``RegistryProvider.catalog_pages``; ``host`` is the API host."""
+        return self._page_iter(
             host,
             "/v2/_catalog",
             operation="catalog",
@@ -129,6 +140,10 @@ class Lister:
             params={"n": page_size} if page_size else None,
             parse=lambda data, _: _string_list(data, "repositories", "catalog"),
         )
+
+    async def catalog(self, host: str, *, page_size: int = 1000) -> list[str]:
+        """See ``RegistryProvider.catalog``; ``host`` is the API host."""
+        return await _collect(self.catalog_pages(host, page_size=page_size))
 
     async def referrers(
         self, reference: Reference, digest: Digest, artifact_type: str | None = None
@@ -148,15 +163,17 @@ class Lister:
             await first.aclose()
             found = await self._referrers_by_tag(reference, digest)
         else:
-            found = await self._pages(
-                reference.api_host,
-                first.request.url.raw_path.decode("ascii"),
-                operation="referrers",
-                subject=f"referrers of {digest}",
-                repository=reference.name,
-                reference=str(reference),
-                first=first,
-                parse=_index_entries,
+            found = await _collect(
+                self._page_iter(
+                    reference.api_host,
+                    first.request.url.raw_path.decode("ascii"),
+                    operation="referrers",
+                    subject=f"referrers of {digest}",
+                    repository=reference.name,
+                    reference=str(reference),
+                    first=first,
+                    parse=_index_entries,
+                )
             )
         if artifact_type:
             found = [d for d in found if d.artifact_type == artifact_type]
@@ -172,6 +189,15 @@ class Lister:
                 raise
             return []
         return _index_entries(data, descriptor.media_type)
+
+
+async def _collect(pages: AsyncGenerator[list[T], None]) -> list[T]:
+    """Every item of every page, the pages read to the end."""
+    items: list[T] = []
+    async with aclosing(pages):
+        async for page in pages:
+            items.extend(page)
+    return items
 
 
 def _next_link(response: httpx.Response, host: str) -> str | None:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 import httpx
 import pytest
@@ -540,6 +541,32 @@ async def test_catalog(httpx_mock: HTTPXMock) -> None:
     async with make() as registry:
         assert await registry.catalog("r.test") == ["a", "b"]
         assert registry.stats.as_dict() == {"catalog": 2}
+
+
+async def test_tag_pages_and_catalog_pages_ask_for_a_page_when_it_is_taken(
+    httpx_mock: HTTPXMock,
+) -> None:
+    httpx_mock.add_response(
+        url=f"{BASE}/tags/list?n=2",
+        json={"tags": ["a", "b"]},
+        headers={"Link": '</v2/ns/app/tags/list?n=2&last=b>; rel="next"'},
+    )
+    httpx_mock.add_response(url=f"{BASE}/tags/list?n=2&last=b", json={"tags": ["c"]})
+    httpx_mock.add_response(
+        url="https://r.test/v2/_catalog?n=1",
+        json={"repositories": ["x"]},
+        headers={"Link": '</v2/_catalog?last=x&n=1>; rel="next"'},
+    )
+    async with make() as registry:
+        async with aclosing(registry.tag_pages("r.test/ns/app", page_size=2)) as pages:
+            assert await anext(pages) == ["a", "b"]
+            assert registry.stats.as_dict() == {"tags": 1}  # the next page: not yet
+            assert [page async for page in pages] == [["c"]]
+            assert registry.stats.as_dict() == {"tags": 2}
+        async with aclosing(registry.catalog_pages("r.test", page_size=1)) as names:
+            assert await anext(names) == ["x"]
+        # closed after the first page: the second was never asked for
+        assert registry.stats.as_dict() == {"tags": 2, "catalog": 1}
 
 
 # ── referrers ──────────────────────────────────────────────────────────────────────────────────────

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import queue
 import threading
 from collections.abc import AsyncGenerator, Sequence
@@ -21,17 +22,25 @@ from typing import IO, Any, TextIO
 import anyio
 import anyio.to_thread
 
-from regimage.cli.audit.source import LINES_PER_READ, Lines, clean, is_regular_file, read_lines
+from regimage.cli.audit.source import (
+    LINES_PER_READ,
+    Lines,
+    clean,
+    is_regular_file,
+    read_lines,
+    reads_stdin,
+)
 from regimage.cli.status import UsageError
 
 __all__ = ["open_source", "references"]
 
 
 async def open_source(args: argparse.Namespace, stdin: TextIO) -> IO[Any] | None:
-    """The stream references are read from after the arguments (None: the arguments only): a
-    ``--file`` is opened for bytes (:class:`~regimage.cli.audit.source.Lines` decodes them)."""
+    """The stream references are read from after the arguments (None: none, the arguments and
+    ``--catalog`` only): a ``--file`` is opened for bytes
+    (:class:`~regimage.cli.audit.source.Lines` decodes them)."""
     if args.file is None:
-        return None if args.refs else stdin
+        return stdin if reads_stdin(args) else None
     if args.file == "-":
         return stdin
     try:
@@ -54,13 +63,49 @@ async def references(refs: Sequence[str], source: IO[Any] | None) -> AsyncGenera
                 if cleaned := clean(line):
                     yield cleaned
         return
-    reader = _LineThread(Lines(source))
+    reader = _LineThread(Lines(_unlocked(source)))
     try:
         while line := await reader.readline():
             if cleaned := clean(line):
                 yield cleaned
     finally:
         reader.close()
+
+
+def _unlocked(source: IO[Any]) -> IO[Any] | _Descriptor:
+    """A pipe or terminal's bytes read straight from its file descriptor when it has one.
+
+    The daemon thread may still be blocked in that read when the interpreter shuts down: inside
+    Python's buffered file it would hold the file's lock, and shutdown then aborts the process
+    ("could not acquire lock for <stdin> at interpreter shutdown"). ``os.read`` holds none.
+    """
+    try:
+        return _Descriptor(source.fileno())
+    except (OSError, ValueError, AttributeError):  # io.StringIO and the like: no descriptor
+        return source
+
+
+class _Descriptor:
+    """``readline(limit)`` over a file descriptor, with a buffer of our own (see :func:`_unlocked`)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pending = b""
+        self._ended = False
+
+    def readline(self, limit: int) -> bytes:
+        while b"\n" not in self._pending and len(self._pending) < limit and not self._ended:
+            chunk = os.read(self._fd, _CHUNK_BYTES)  # what has arrived: a line goes at once
+            self._ended = not chunk
+            self._pending += chunk
+        end = self._pending.find(b"\n", 0, limit)
+        cut = limit if end < 0 else end + 1
+        line, self._pending = self._pending[:cut], self._pending[cut:]
+        return line
+
+
+#: The most one read of a pipe or terminal takes.
+_CHUNK_BYTES = 64 * 1024
 
 
 class _LineThread:

@@ -17,7 +17,7 @@ import argparse
 import codecs
 import os
 import stat
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 __all__ = [
     "LINES_PER_READ",
@@ -46,8 +46,10 @@ def clean(line: str) -> str:
 
 
 def reads_stdin(args: argparse.Namespace) -> bool:
-    """Whether this audit takes its references from stdin."""
-    return bool(args.file == "-" or (args.file is None and not args.refs))
+    """Whether this audit takes its references from stdin (not when it has arguments or a
+    ``--catalog`` to audit and no ``--file -``)."""
+    given = args.refs or getattr(args, "catalog", None)
+    return bool(args.file == "-" or (args.file is None and not given))
 
 
 def first_reference(args: argparse.Namespace) -> str | None:
@@ -71,6 +73,12 @@ def first_reference(args: argparse.Namespace) -> str | None:
     return None
 
 
+class ByteLines(Protocol):
+    """What :class:`Lines` reads besides a file: lines of bytes, each at most ``limit`` long."""
+
+    def readline(self, limit: int, /) -> bytes: ...
+
+
 class Lines:
     """The lines of an input, as text (see the module's docstring): bytes decoded line by line, a
     BOM dropped from the first, each line at most :data:`MAX_LINE_BYTES`.
@@ -80,8 +88,8 @@ class Lines:
     ``io.StringIO``) is read as it is.
     """
 
-    def __init__(self, stream: IO[Any]) -> None:
-        self._stream: IO[Any] = getattr(stream, "buffer", stream)
+    def __init__(self, stream: IO[Any] | ByteLines) -> None:
+        self._stream: IO[Any] | ByteLines = getattr(stream, "buffer", stream)
         self._first = True
 
     def readline(self) -> str:

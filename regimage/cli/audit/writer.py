@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from regimage.cli.output import write_json_line
 from regimage.cli.status import ExitStatus
 from regimage.cli.terminal import terminal_text
+from regimage.model.ratelimit import format_duration
 
 __all__ = ["CSV_COLUMNS", "Progress", "Tally", "Writer", "isatty"]
 
@@ -93,20 +95,46 @@ class Writer:
 
 
 class Progress:
-    """One self-overwriting progress line on a terminal's stderr, repainted at most every 0.1 s."""
+    """One self-overwriting progress line on a terminal's stderr, repainted at most every 0.1 s:
+    ``audit: 120 of 500 done, 3 failed, 41.5/s, about 9 s left``.
 
-    def __init__(self, stream: TextIO) -> None:
+    The audit counts the references it has taken in (:attr:`listed`) and says when there are no
+    more (:attr:`complete`). Until then the total is not known (the input may still be arriving,
+    or ``--all-tags`` and ``--catalog`` still listing), and the line says ``of at least N`` with no
+    time left. The rate is the records written per second since the start; ``clock`` (monotonic
+    seconds) is for tests.
+    """
+
+    def __init__(self, stream: TextIO, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._stream = stream
-        self._last = 0.0
+        self._clock = clock
+        self._started = clock()
+        self._last = -PROGRESS_EVERY
+        self.listed = 0
+        self.complete = False
 
     def show(self, tally: Tally, held: int) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if now - self._last < PROGRESS_EVERY:
             return
         self._last = now
-        waiting = f", {held} waiting for earlier ones" if held else ""
-        self._stream.write(f"\r\x1b[Kaudit: {tally.written} done, {tally.failed} failed{waiting}")
+        self._stream.write(f"\r\x1b[K{self.line(tally, held, now)}")
         self._stream.flush()
+
+    def line(self, tally: Tally, held: int, now: float) -> str:
+        """The progress line's text at ``now``."""
+        total = f"of {self.listed} " if self.complete else f"of at least {self.listed} "
+        parts = [f"audit: {tally.written} {total}done", f"{tally.failed} failed"]
+        elapsed = now - self._started
+        rate = tally.written / elapsed if elapsed > 0 else 0.0
+        if tally.written and rate > 0:
+            parts.append(f"{rate:.1f}/s")
+            if self.complete:
+                left = max(0, self.listed - tally.written) / rate
+                parts.append(f"about {format_duration(left)} left")
+        if held:
+            parts.append(f"{held} waiting for earlier ones")
+        return ", ".join(parts)
 
     def clear(self) -> None:
         self._stream.write("\r\x1b[K")
