@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +75,32 @@ def test_type_checkers_see_exactly_the_exports() -> None:
                     assert alias.asname == alias.name, f"{alias.name}: re-export as itself"
                     seen[alias.name] = (imp.module or "").removeprefix("regimage.")
     assert seen == regimage._EXPORTS
+
+
+def test_type_checkers_follow_the_installed_package(tmp_path: Path) -> None:
+    """User code checked with this environment's mypy sees regimage's types (the editable install
+    is a path entry, not an import hook that type checkers cannot follow)."""
+    user = tmp_path / "user.py"
+    user.write_text(
+        "from regimage import Reference\nreveal_type(Reference.parse('alpine').domain)\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "user.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert re.search(r'Revealed type is "(builtins\.)?str"', result.stdout), (
+        result.stdout + result.stderr
+    )
+    assert "Cannot find implementation" not in result.stdout
